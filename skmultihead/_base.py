@@ -1,0 +1,604 @@
+"""The scikit-learn side: parameters, validation, the fit/predict skeleton, tags."""
+
+from __future__ import annotations
+
+import numbers
+import random
+from contextlib import contextmanager
+
+import keras
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.model_selection import train_test_split
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.validation import _check_sample_weight, check_consistent_length, check_is_fitted
+
+from . import _data, _heads, _network, _persist
+from ._targets import FORM_COLUMNS, MULTILABEL, infer_targets
+from ._thresholds import check_threshold_param, resolve_thresholds
+
+ROUTING_PREFIXES = ("model__", "optimizer__", "loss__", "fit__")
+
+
+class TrainingDivergedError(FloatingPointError):
+    """The training loss became NaN or infinite."""
+
+
+class _StopOnNonFinite(keras.callbacks.Callback):
+    """Stops training at the first epoch whose loss is NaN or infinite."""
+
+    def __init__(self):
+        super().__init__()
+        self.bad_epoch = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(float(loss)):
+            self.bad_epoch = epoch
+            self.model.stop_training = True
+
+
+@contextmanager
+def _seeded(random_state):
+    """Seed Keras/TF for one fit; give NumPy and Python their old state back."""
+    if random_state is None:
+        yield
+        return
+    np_state, py_state = np.random.get_state(), random.getstate()
+    if isinstance(random_state, np.random.RandomState):
+        seed = int(random_state.randint(np.iinfo(np.int32).max))
+    else:
+        seed = int(random_state)
+    keras.utils.set_random_seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(np_state)
+        random.setstate(py_state)
+
+
+class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
+    """Shared machinery of the two public classifiers.
+
+    Subclasses set ``_estimator_kind`` ("multiclass" or "multilabel") and
+    their tags; everything else is here.
+    """
+
+    _estimator_kind = ""
+
+    _parameter_constraints: dict = {
+        "model": [None, callable],
+        "hidden_layer_sizes": ["array-like"],
+        "activation": [str, callable],
+        "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+        "batch_normalization": ["boolean"],
+        "optimizer": [str, callable, keras.optimizers.Optimizer],
+        "learning_rate": [None, Interval(numbers.Real, 0, None, closed="neither"), keras.optimizers.schedules.LearningRateSchedule],
+        "loss": [str, callable, list, tuple, keras.losses.Loss],
+        "loss_weights": [None, list, tuple],
+        "metrics": [None, list, tuple],
+        "epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+        "class_weight": [None, dict, list, StrOptions({"balanced"})],
+        "threshold": [Interval(numbers.Real, 0, 1, closed="both"), "array-like", StrOptions({"auto"})],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "callbacks": [None, list, tuple],
+    }
+
+    def __init__(
+        self,
+        model=None,
+        *,
+        hidden_layer_sizes=(256,),
+        activation="relu",
+        dropout=0.0,
+        batch_normalization=False,
+        optimizer="adam",
+        learning_rate=None,
+        loss="auto",
+        loss_weights=None,
+        metrics=None,
+        epochs=100,
+        batch_size=32,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        class_weight=None,
+        threshold=0.5,
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+        callbacks=None,
+        **kwargs,
+    ):
+        self.model = model
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.dropout = dropout
+        self.batch_normalization = batch_normalization
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.loss = loss
+        self.loss_weights = loss_weights
+        self.metrics = metrics
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.class_weight = class_weight
+        self.threshold = threshold
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.callbacks = callbacks
+        for key, value in kwargs.items():
+            if not key.startswith(ROUTING_PREFIXES):
+                raise TypeError(
+                    f"{type(self).__name__} got an unexpected keyword argument {key!r}. "
+                    f"Routed parameters start with one of {ROUTING_PREFIXES}."
+                )
+            setattr(self, key, value)
+
+    # ---- parameters -------------------------------------------------------
+    def get_params(self, deep=True):
+        params = super().get_params(deep=deep)
+        params.update({k: v for k, v in vars(self).items() if k.startswith(ROUTING_PREFIXES)})
+        return params
+
+    def set_params(self, **params):
+        plain = {}
+        for key, value in params.items():
+            if key.startswith(ROUTING_PREFIXES):
+                setattr(self, key, value)
+            else:
+                plain[key] = value
+        return super().set_params(**plain) if plain else self
+
+    def _routed(self, prefix: str) -> dict:
+        return {k[len(prefix) :]: v for k, v in vars(self).items() if k.startswith(prefix)}
+
+    # ---- tags -------------------------------------------------------------
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.target_tags.multi_output = True
+        return tags
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "_network_")
+
+    # ---- fitting ----------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Train the network on X, y.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            Inputs. Any rank works with a user ``model``.
+        y : array-like, sparse matrix or sequence of label collections
+            Targets; the task is read from them (see the class docstring).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights, multiplied with ``class_weight``.
+
+        Returns
+        -------
+        self
+        """
+        keep = bool(self.warm_start) and self.__sklearn_is_fitted__()
+        return self._fit(X, y, sample_weight, epochs=self.epochs, keep=keep)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """Train one epoch on X, y, starting from the current network.
+
+        ``classes`` lists every class (1-D targets) on the first call, so that
+        later batches may hold classes the first one lacks.
+        """
+        keep = self.__sklearn_is_fitted__()
+        return self._fit(X, y, sample_weight, epochs=1, keep=keep, classes=None if keep else classes)
+
+    def _fit(self, X, y, sample_weight, epochs: int, keep: bool, classes=None):
+        check_threshold_param(self.threshold)
+        before = {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("__")}
+        snapshot = None
+        try:
+            if keep:
+                snapshot = _snapshot_weights(self._network_.train_model)
+            self._fit_unsafe(X, y, sample_weight, epochs, keep, classes)
+        except BaseException:
+            # Never leave a half-updated estimator behind: the state before
+            # this call comes back, network weights included.
+            for key in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
+                delattr(self, key)
+            vars(self).update(before)
+            if snapshot is not None:
+                _restore_weights(before["_network_"].train_model, snapshot)
+            raise
+        return self
+
+    def _fit_unsafe(self, X, y, sample_weight, epochs, keep, classes):
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
+        X = _data.check_X(self, X, reset=not keep)
+        check_consistent_length(X, y)
+        if keep:
+            spec = self._spec_
+        elif classes is not None:
+            spec = infer_targets(np.asarray(classes), self._estimator_kind)
+        else:
+            spec = infer_targets(y, self._estimator_kind)
+        check_threshold_param(self.threshold)
+        if not isinstance(self.threshold, str):
+            resolve_thresholds(self.threshold, spec.n_thresholds)
+        targets = spec.encode(y)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32)
+            if not np.any(sample_weight > 0):
+                raise ValueError("All sample weights are zero; at least one must be positive.")
+        weights, pos_weight = self._class_weights(spec, targets, sample_weight)
+
+        with _seeded(self.random_state):
+            if keep:
+                network = self._network_
+                pos_weight = self._pos_weight_
+            else:
+                network = self._build_network(X, spec)
+            if not network.train_model.compiled:
+                self._compile(network, spec, pos_weight)
+            fit_targets = _fit_targets(network, targets)
+            history = self._train(network, X, fit_targets, weights, spec, epochs)
+
+        self._spec_ = spec
+        self._network_ = network
+        self._pos_weight_ = pos_weight
+        self.model_ = network.proba_model
+        self.task_ = spec.task
+        self.classes_ = spec.public_classes()
+        self.n_outputs_ = spec.n_outputs
+        if keep and hasattr(self, "history_"):
+            merged = {k: list(v) for k, v in self.history_.items()}
+            for k, v in history.items():
+                merged.setdefault(k, []).extend(v)
+            history = merged
+        self.history_ = history
+
+    def _meta(self, X, spec) -> dict:
+        return {
+            "n_features_in_": self.n_features_in_,
+            "X_shape_": tuple(X.shape),
+            "X_dtype_": X.dtype,
+            "classes_": spec.public_classes(),
+            "n_classes_": spec.n_classes,
+            "n_outputs_": spec.n_outputs,
+            "n_outputs_expected_": spec.n_outputs,
+            "task_": spec.task,
+            "target_type_": {
+                "binary": "binary",
+                "multiclass": "multiclass",
+                MULTILABEL: "multilabel-indicator",
+                "multiclass-multioutput": "multiclass-multioutput",
+            }[spec.task],
+            "y_dtype_": np.dtype(spec.y_dtype),
+        }
+
+    def _build_network(self, X, spec) -> _network.Network:
+        import scipy.sparse as sp
+
+        meta = self._meta(X, spec)
+        sparse = sp.issparse(X)
+        if self.model is None:
+            if self._routed("model__"):
+                raise ValueError(
+                    f"model__ parameters {sorted(self._routed('model__'))} were given "
+                    "but model=None; they are passed to a model function."
+                )
+            trunk = _network.default_trunk(
+                meta,
+                tuple(self.hidden_layer_sizes),
+                self.activation,
+                self.dropout,
+                self.batch_normalization,
+                sparse,
+            )
+        else:
+            trunk = _network.call_user_model(self.model, meta, self._routed("model__"), self.get_params(deep=False))
+        return _network.assemble(trunk, spec.heads, spec.task, tuple(X.shape[1:]), sparse)
+
+    def _compile(self, network: _network.Network, spec, pos_weight) -> None:
+        heads = network.heads
+        specs = self.loss if isinstance(self.loss, (list, tuple)) else [self.loss] * len(heads)
+        if len(specs) != len(heads):
+            raise ValueError(
+                f"loss has {len(specs)} entries but the network has {len(heads)} "
+                "heads; give one loss per output of y, or a single loss."
+            )
+        if self.loss_weights is not None and len(self.loss_weights) != len(heads):
+            raise ValueError(
+                f"loss_weights has {len(self.loss_weights)} entries but the network "
+                f"has {len(heads)} heads."
+            )
+        loss_kwargs = self._routed("loss__")
+        losses, sparse_flags, metrics = [], [], []
+        for head, loss_spec in zip(heads, specs):
+            if pos_weight is not None and head.kind == "multilabel":
+                if not (isinstance(loss_spec, str) and loss_spec == "auto"):
+                    raise ValueError(
+                        "class_weight on a multi-label task weights each label's "
+                        "positives inside the binary cross-entropy, so it needs "
+                        "loss='auto'. Drop class_weight or the custom loss."
+                    )
+                if not network.from_logits:
+                    raise ValueError(
+                        "class_weight on a multi-label task needs logit heads; return "
+                        "the trunk only (no sigmoid output) from the model function."
+                    )
+                loss, sparse = _heads.PositiveWeightedBinaryCrossentropy(pos_weight), False
+            else:
+                loss, sparse = _heads.resolve_loss(loss_spec, head, network.from_logits, loss_kwargs)
+            losses.append(loss)
+            sparse_flags.append(sparse)
+            metrics.append(_heads.head_metrics(self.metrics, head, network.from_logits))
+        network.sparse_targets = sparse_flags
+        single = len(heads) == 1
+        network.train_model.compile(
+            optimizer=self._make_optimizer(),
+            loss=losses[0] if single else losses,
+            loss_weights=None if self.loss_weights is None else list(self.loss_weights),
+            metrics=metrics[0] if single else metrics,
+        )
+
+    def _make_optimizer(self):
+        kwargs = self._routed("optimizer__")
+        if self.learning_rate is not None:
+            kwargs["learning_rate"] = self.learning_rate
+        opt = self.optimizer
+        if isinstance(opt, str):
+            try:
+                cls = type(keras.optimizers.get(opt))
+            except ValueError as exc:
+                raise ValueError(f"Unknown optimizer {opt!r}; use a Keras optimizer name such as 'adam' or an optimizer object.") from exc
+            return cls(**kwargs)
+        if isinstance(opt, keras.optimizers.Optimizer):
+            # A fresh copy: the user's object is never trained or mutated.
+            return type(opt).from_config({**opt.get_config(), **kwargs})
+        if isinstance(opt, type) and issubclass(opt, keras.optimizers.Optimizer):
+            return opt(**kwargs)
+        raise TypeError(f"optimizer must be a name, a keras optimizer or optimizer class; got {type(opt).__name__}.")
+
+    def _class_weights(self, spec, targets, sample_weight):
+        """Per-head sample weights, and per-label positive weights (multi-label)."""
+        cw = self.class_weight
+        n = len(targets[0])
+        heads = spec.heads
+        pos_weight = None
+        per_head = [None] * len(heads)
+        if cw is not None:
+            if spec.task == MULTILABEL:
+                pos_weight = _multilabel_pos_weight(cw, targets[0], spec.classes[0])
+            else:
+                per_output = cw if isinstance(cw, list) else [cw] * len(heads)
+                if spec.form != FORM_COLUMNS and isinstance(cw, list):
+                    raise ValueError("class_weight as a list is for multi-output y (one dict per column).")
+                if len(per_output) != len(heads):
+                    raise ValueError(f"class_weight has {len(per_output)} entries but y has {len(heads)} outputs.")
+                for j, (w, target, cls) in enumerate(zip(per_output, targets, spec.classes)):
+                    per_head[j] = _single_head_weights(w, _class_index(target), cls)
+        if sample_weight is None and all(w is None for w in per_head):
+            return None, pos_weight
+        out = []
+        for w in per_head:
+            base = np.ones(n, dtype=np.float32) if w is None else w.astype(np.float32)
+            out.append(base * sample_weight if sample_weight is not None else base)
+        return out, pos_weight
+
+    def _train(self, network, X, targets, weights, spec, epochs) -> dict:
+        callbacks = [keras.callbacks.History()]
+        guard = _StopOnNonFinite()
+        callbacks.append(guard)
+        stopper = None
+        validation = None
+        X_train, y_train, w_train = X, targets, weights
+        if self.early_stopping:
+            train_idx, val_idx = self._split(X.shape[0], spec, targets)
+            X_train, X_val = X[train_idx], X[val_idx]
+            y_train = [t[train_idx] for t in targets]
+            y_val = [t[val_idx] for t in targets]
+            w_train = None if weights is None else [w[train_idx] for w in weights]
+            w_val = None if weights is None else [w[val_idx] for w in weights]
+            validation = (X_val, _one(y_val), _one(w_val)) if w_val is not None else (X_val, _one(y_val))
+            stopper = keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=self.n_iter_no_change, restore_best_weights=True
+            )
+            callbacks.append(stopper)
+        for cb in self.callbacks or ():
+            if not isinstance(cb, keras.callbacks.Callback):
+                raise TypeError(f"callbacks must hold keras.callbacks.Callback objects; got {type(cb).__name__}.")
+            callbacks.append(cb)
+        fit_kwargs = self._routed("fit__")
+        network.train_model.fit(
+            X_train,
+            _one(y_train),
+            sample_weight=_one(w_train),
+            validation_data=validation,
+            epochs=epochs,
+            batch_size=self.batch_size,
+            verbose=self.verbose,
+            callbacks=callbacks,
+            **fit_kwargs,
+        )
+        if guard.bad_epoch is not None:
+            raise TrainingDivergedError(
+                f"The training loss became NaN or infinite in epoch {guard.bad_epoch + 1}; "
+                "training was stopped and the estimator left as it was before fit. "
+                "Lower learning_rate, scale the inputs (e.g. StandardScaler in a "
+                "Pipeline), or check X for extreme values."
+            )
+        if stopper is not None and stopper.best_weights is not None:
+            network.train_model.set_weights(stopper.best_weights)
+        return {k: [float(v) for v in vals] for k, vals in callbacks[0].history.items()}
+
+    def _split(self, n, spec, targets):
+        n_val = int(np.ceil(self.validation_fraction * n))
+        if n_val < 1 or n - n_val < 1:
+            raise ValueError(
+                f"early_stopping needs a validation set, but {n} samples with "
+                f"validation_fraction={self.validation_fraction} leave none. Use more "
+                "data or early_stopping=False."
+            )
+        stratify = None
+        if len(targets) == 1 and targets[0].ndim == 1 or (targets[0].ndim == 2 and targets[0].shape[1] == 1 and spec.task == "binary"):
+            labels = _class_index(targets[0])
+            counts = np.bincount(labels)
+            if counts.min() >= 2 and n_val >= len(counts):
+                stratify = labels
+        rs = self.random_state if isinstance(self.random_state, numbers.Integral) else None
+        return train_test_split(np.arange(n), test_size=n_val, random_state=rs, stratify=stratify)
+
+    # ---- answers ----------------------------------------------------------
+    def _outputs(self, X) -> list:
+        check_is_fitted(self)
+        X = _data.check_X(self, X, reset=False)
+        return _data.forward(self.model_, X, self.batch_size)
+
+    def predict_proba(self, X):
+        """Probabilities: (n, 2) binary, (n, C) multiclass, (n, L) multi-label,
+        a list of arrays for multi-output."""
+        return self._spec_.predict_proba(self._outputs(X))
+
+    def predict(self, X):
+        """Decisions in the form y had at fit (labels, one-hot, indicator,
+        label collections, or one column per output)."""
+        return self._spec_.predict(self._outputs(X), self._thresholds())
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy; for multi-label and multi-output, subset accuracy (every
+        label of a row right), as in scikit-learn."""
+        return self._spec_.score(y, self.predict(X), sample_weight)
+
+    def _thresholds(self):
+        return resolve_thresholds(self.threshold, self._spec_.n_thresholds, getattr(self, "_tuned_thresholds_", None))
+
+    @property
+    def thresholds_(self):
+        """The thresholds ``predict`` uses: one per label (multi-label), one for
+        a binary task, one per 2-class output (multi-output)."""
+        if not self.__sklearn_is_fitted__() or self._spec_.n_thresholds == 0:
+            raise AttributeError(
+                "thresholds_ exists on fitted binary, multi-label and multi-output estimators only."
+            )
+        return self._thresholds()
+
+    # ---- pickling ---------------------------------------------------------
+    def __getstate__(self):
+        state = super().__getstate__()
+        state = dict(state)
+        network = state.pop("_network_", None)
+        state.pop("model_", None)
+        if network is not None:
+            state["_network_keras_"] = _persist.model_to_bytes(network.train_model)
+            state["_network_heads_"] = network.heads
+            state["_network_from_logits_"] = network.from_logits
+        return state
+
+    def __setstate__(self, state):
+        data = state.pop("_network_keras_", None)
+        heads = state.pop("_network_heads_", None)
+        from_logits = state.pop("_network_from_logits_", None)
+        super().__setstate__(state)
+        if data is not None:
+            # A pickle runs code on load anyway, so Keras's safe mode adds
+            # nothing here; skmultihead.load keeps it on.
+            train_model = _persist.model_from_bytes(data, safe_mode=False)
+            if from_logits:
+                network = _network.wrap_logits(train_model, heads)
+            else:
+                network = _network.Network(train_model, train_model, heads, False)
+            self._network_ = network
+            self.model_ = network.proba_model
+
+
+# ---------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------
+
+
+def _one(items):
+    if items is None:
+        return None
+    return items[0] if len(items) == 1 else list(items)
+
+
+def _class_index(target: np.ndarray) -> np.ndarray:
+    return target.reshape(-1).astype(np.int64) if target.ndim == 1 or target.shape[1] == 1 else np.argmax(target, axis=1)
+
+
+def _fit_targets(network, targets: list) -> list:
+    out = []
+    for head, sparse, target in zip(network.heads, getattr(network, "sparse_targets", [True] * len(targets)), targets):
+        if head.kind == "multiclass" and target.ndim == 2 and target.shape[1] == 1:
+            # a binary target trained through a 2-unit softmax
+            target = target.reshape(-1).astype(np.int32)
+        if head.kind == "multiclass" and not sparse:
+            target = np.eye(head.units, dtype=np.float32)[target]
+        out.append(target)
+    return out
+
+
+def _single_head_weights(class_weight, idx: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    if isinstance(class_weight, str):
+        return compute_sample_weight("balanced", idx)
+    if not isinstance(class_weight, dict):
+        raise TypeError(f"class_weight must be a dict, 'balanced' or None; got {type(class_weight).__name__}.")
+    lookup = np.ones(len(classes), dtype=np.float64)
+    known = {c.item() if isinstance(c, np.generic) else c: i for i, c in enumerate(classes)}
+    for label, weight in class_weight.items():
+        key = label.item() if isinstance(label, np.generic) else label
+        if key not in known:
+            raise ValueError(f"class_weight names the class {label!r}, which is not in y. Classes: {list(classes)}.")
+        lookup[known[key]] = float(weight)
+    return lookup[idx]
+
+
+def _multilabel_pos_weight(class_weight, target: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    positives = target.sum(axis=0)
+    if isinstance(class_weight, str):
+        negatives = target.shape[0] - positives
+        # A label seen k times out of n weighs its positives (n - k) / k, so
+        # that positives and negatives of every label carry equal total weight.
+        return np.where(positives > 0, negatives / np.maximum(positives, 1), 1.0)
+    if not isinstance(class_weight, dict):
+        raise TypeError("class_weight for multi-label y must be 'balanced' or a dict {label: weight of its positives}.")
+    weights = np.ones(len(classes))
+    known = {c.item() if isinstance(c, np.generic) else c: i for i, c in enumerate(classes)}
+    for label, weight in class_weight.items():
+        key = label.item() if isinstance(label, np.generic) else label
+        if key not in known:
+            raise ValueError(f"class_weight names the label {label!r}, which is not in y. Labels: {list(classes)[:20]}.")
+        weights[known[key]] = float(weight)
+    return weights
+
+
+def _snapshot_weights(model):
+    weights = model.get_weights()
+    opt = getattr(model, "optimizer", None)
+    opt_vars = [v.numpy() for v in opt.variables] if opt is not None and opt.built else None
+    return weights, opt_vars
+
+
+def _restore_weights(model, snapshot):
+    weights, opt_vars = snapshot
+    model.set_weights(weights)
+    opt = getattr(model, "optimizer", None)
+    if opt_vars is not None and opt is not None:
+        for var, value in zip(opt.variables, opt_vars):
+            var.assign(value)

@@ -1,0 +1,579 @@
+"""y -> task, heads and encoded targets; network outputs -> labels and probabilities.
+
+Everything the two estimators know about their targets lives in one
+:class:`TargetSpec`, built once at fit by :func:`infer_targets`.  It is plain
+data (NumPy arrays, strings, ints), so it pickles and turns into JSON for
+``save``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils.multiclass import type_of_target
+
+MULTICLASS = "multiclass"
+MULTILABEL = "multilabel"
+
+# How y was given; predictions come back in the same form.
+FORM_LABELS = "labels"  # 1-D labels
+FORM_ONEHOT = "onehot"  # 2-D 0/1, one 1 per row, trained as multiclass
+FORM_INDICATOR = "indicator"  # 2-D 0/1 multi-label indicator
+FORM_SPARSE = "sparse"  # the same, as a SciPy sparse matrix
+FORM_SOFT = "soft"  # 2-D floats in [0, 1]
+FORM_COLLECTIONS = "collections"  # [["drama", "comedy"], ["news"]]
+FORM_COLUMNS = "columns"  # 2-D, one set of classes per column
+
+
+@dataclass
+class Head:
+    """One output of the network.
+
+    ``kind`` is ``"binary"`` (1 logit, sigmoid), ``"multiclass"`` (C logits,
+    softmax) or ``"multilabel"`` (L logits, sigmoid).
+    """
+
+    kind: str
+    units: int
+    name: str
+
+    @property
+    def activation(self) -> str:
+        return "softmax" if self.kind == "multiclass" else "sigmoid"
+
+    @property
+    def thresholded(self) -> bool:
+        return self.kind in ("binary", "multilabel")
+
+
+@dataclass
+class TargetSpec:
+    """What was learned from y at fit."""
+
+    task: str
+    form: str
+    classes: list  # one array per head (multilabel: one array of label names)
+    heads: list
+    y_dtype: str = "int64"
+    n_thresholds: int = 0
+    extra: dict = field(default_factory=dict)
+
+    # ---- y -> arrays the network trains on --------------------------------
+    def encode(self, y) -> list:
+        """Encode y (in the form seen at fit) into one array per head."""
+        if self.form == FORM_LABELS:
+            y = _as_1d(y)
+            idx = _lookup(self.classes[0], y)
+            head = self.heads[0]
+            if head.kind == "binary":
+                return [idx.astype(np.float32).reshape(-1, 1)]
+            return [idx.astype(np.int32)]
+        if self.form == FORM_ONEHOT:
+            y = _dense_2d(y)
+            _check_n_columns(y, len(self.classes[0]))
+            _check_onehot(y)
+            return [np.argmax(y, axis=1).astype(np.int32)]
+        if self.form == FORM_COLLECTIONS:
+            return [self._binarize_collections(y, strict=True)]
+        if self.form in (FORM_INDICATOR, FORM_SPARSE, FORM_SOFT):
+            y = _dense_2d(y)
+            _check_n_columns(y, len(self.classes[0]))
+            if y.dtype.kind not in "biuf":
+                raise ValueError(
+                    f"Multi-label y must be numeric 0/1 or soft values in [0, 1]; "
+                    f"got dtype {y.dtype}."
+                )
+            y = y.astype(np.float32)
+            if np.any((y < 0) | (y > 1)):
+                raise ValueError(
+                    "Multi-label y must hold values in [0, 1]; got values outside "
+                    "that range."
+                )
+            return [y]
+        # FORM_COLUMNS
+        y = _as_2d_object(y)
+        _check_n_columns(y, len(self.classes))
+        out = []
+        for j, (head, cls) in enumerate(zip(self.heads, self.classes)):
+            idx = _lookup(cls, y[:, j], where=f"column {j}")
+            if head.kind == "binary":
+                out.append(idx.astype(np.float32).reshape(-1, 1))
+            else:
+                out.append(idx.astype(np.int32))
+        return out
+
+    def _binarize_collections(self, y, strict: bool) -> np.ndarray:
+        classes = self.classes[0]
+        index = {_hashable(c): i for i, c in enumerate(classes)}
+        rows = _collections_rows(y)
+        out = np.zeros((len(rows), len(classes)), dtype=np.float32)
+        for i, row in enumerate(rows):
+            for label in row:
+                j = index.get(_hashable(label))
+                if j is None:
+                    if strict:
+                        raise ValueError(
+                            f"y holds the label {label!r}, which was not seen at fit. "
+                            f"Known labels: {list(classes)[:20]}."
+                        )
+                    continue
+                out[i, j] = 1.0
+        return out
+
+    # ---- network outputs -> answers --------------------------------------
+    def predict_proba(self, outputs: list):
+        """Probabilities in scikit-learn's layout from per-head outputs."""
+        probas = []
+        for head, out in zip(self.heads, outputs):
+            out = np.asarray(out, dtype=np.float64)
+            if head.kind == "binary":
+                p = out.reshape(-1)
+                probas.append(np.column_stack([1.0 - p, p]))
+            else:
+                probas.append(out)
+        if self.form == FORM_COLUMNS:
+            return probas
+        return probas[0]
+
+    def predict(self, outputs: list, thresholds: np.ndarray | None):
+        """Decisions in the form y had at fit."""
+        decisions = []  # per head: class indices (n,) or 0/1 matrix (n, L)
+        t = 0
+        for head, out in zip(self.heads, outputs):
+            out = np.asarray(out)
+            if head.kind == "multiclass":
+                decisions.append(np.argmax(out, axis=1))
+            elif head.kind == "binary":
+                decisions.append((out.reshape(-1) >= thresholds[t]).astype(np.int64))
+                t += 1
+            else:
+                decisions.append((out >= thresholds[t : t + head.units]).astype(np.int64))
+                t += head.units
+        dtype = np.dtype(self.y_dtype)
+        if self.form == FORM_LABELS:
+            return self.classes[0][decisions[0]]
+        if self.form == FORM_ONEHOT:
+            n_classes = len(self.classes[0])
+            return np.eye(n_classes, dtype=dtype)[decisions[0]]
+        if self.form in (FORM_INDICATOR, FORM_SOFT):
+            return decisions[0].astype(dtype if self.form == FORM_INDICATOR else np.int64)
+        if self.form == FORM_SPARSE:
+            return sp.csr_matrix(decisions[0].astype(dtype))
+        if self.form == FORM_COLLECTIONS:
+            classes = self.classes[0]
+            return [tuple(classes[np.flatnonzero(row)].tolist()) for row in decisions[0]]
+        columns = [cls[d] for cls, d in zip(self.classes, decisions)]
+        out = np.empty((len(decisions[0]), len(columns)), dtype=dtype)
+        for j, col in enumerate(columns):
+            out[:, j] = col
+        return out
+
+    def score(self, y, y_pred, sample_weight=None) -> float:
+        """Accuracy: exact match of the whole row (subset accuracy)."""
+        if self.form == FORM_SOFT:
+            raise ValueError(
+                "score() is subset accuracy, which needs 0/1 targets, and this "
+                "estimator was fitted on soft labels (values strictly between 0 "
+                "and 1). Pass an explicit scoring function to cross_val_score or "
+                "GridSearchCV, e.g. scoring='neg_log_loss' on binarised labels or a "
+                "Brier score made with sklearn.metrics.make_scorer."
+            )
+        if self.form == FORM_COLLECTIONS:
+            rows = _collections_rows(y)
+            if len(rows) != len(y_pred):
+                raise ValueError(
+                    f"y has {len(rows)} rows but X has {len(y_pred)}."
+                )
+            hits = np.array(
+                [set(map(_hashable, a)) == set(map(_hashable, b)) for a, b in zip(rows, y_pred)],
+                dtype=float,
+            )
+        elif self.form == FORM_LABELS:
+            hits = (_as_1d(y) == y_pred).astype(float)
+        else:
+            y_true = _dense_2d(y) if self.form != FORM_COLUMNS else _as_2d_object(y)
+            y_hat = y_pred.toarray() if sp.issparse(y_pred) else y_pred
+            if y_true.shape != y_hat.shape:
+                raise ValueError(
+                    f"y has shape {y_true.shape} but predictions have shape {y_hat.shape}."
+                )
+            hits = np.all(y_true == y_hat, axis=1).astype(float)
+        return float(np.average(hits, weights=sample_weight))
+
+    # ---- bookkeeping ------------------------------------------------------
+    @property
+    def n_outputs(self) -> int:
+        return len(self.heads)
+
+    @property
+    def n_classes(self):
+        if self.form == FORM_COLUMNS:
+            return [len(c) for c in self.classes]
+        return len(self.classes[0])
+
+    def public_classes(self):
+        if self.form == FORM_COLUMNS:
+            return list(self.classes)
+        return self.classes[0]
+
+    def same_targets(self, other: TargetSpec) -> bool:
+        return (
+            self.task == other.task
+            and self.form == other.form
+            and len(self.classes) == len(other.classes)
+            and all(
+                len(a) == len(b) and np.array_equal(a.astype(object), b.astype(object))
+                for a, b in zip(self.classes, other.classes)
+            )
+        )
+
+
+# ---------------------------------------------------------------------------
+# Inference
+# ---------------------------------------------------------------------------
+
+
+def infer_targets(y, estimator_kind: str) -> TargetSpec:
+    """Decide the task from y.
+
+    ``estimator_kind`` is ``"multiclass"`` for MultiClassKerasClassifier and
+    ``"multilabel"`` for MultiLabelKerasClassifier.  Every refusal is a
+    ``ValueError`` whose message says what was seen and what to do.
+    """
+    if y is None:
+        raise ValueError(
+            "requires y to be passed, but the target y is None. Pass the labels "
+            "to fit(X, y)."
+        )
+    if _is_label_collections(y):
+        if estimator_kind == MULTICLASS:
+            raise ValueError(
+                "y is a sequence of label collections (several labels per sample), "
+                "which is a multi-label target. Use MultiLabelKerasClassifier."
+            )
+        return _collections_spec(y)
+
+    if sp.issparse(y):
+        if estimator_kind == MULTICLASS:
+            y = y.toarray()
+        else:
+            return _indicator_spec(y, FORM_SPARSE)
+
+    y = _to_numpy(y)
+    if y.ndim == 0 or y.size == 0:
+        raise ValueError(f"y must hold at least one label; got an array of shape {y.shape}.")
+    if y.ndim > 2:
+        raise ValueError(
+            f"y must be 1-D (one label per sample) or 2-D; got shape {y.shape}."
+        )
+    if y.dtype.kind == "O":
+        _check_object_labels(y)
+    if y.dtype.kind in "fc" and not np.all(np.isfinite(y)):
+        raise ValueError("Input y contains NaN or infinity. Remove or impute those rows.")
+    kind = _target_kind(y)
+
+    if estimator_kind == MULTICLASS:
+        return _multiclass_spec(y, kind)
+    return _multilabel_spec(y, kind)
+
+
+def _target_kind(y) -> str:
+    try:
+        return type_of_target(y, input_name="y")
+    except ValueError as exc:
+        raise ValueError(f"Could not read the labels in y: {exc}") from exc
+
+
+def _multiclass_spec(y, kind: str) -> TargetSpec:
+    if y.ndim == 2 and y.shape[1] == 1:
+        import warnings
+
+        from sklearn.exceptions import DataConversionWarning
+
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected. "
+            "It is read as one label per sample.",
+            DataConversionWarning,
+            stacklevel=4,
+        )
+        y = y.ravel()
+    if kind.startswith("continuous"):
+        raise ValueError(
+            f"Unknown label type: {kind}. y holds continuous values, which is a "
+            "regression target, not class labels. Use a regressor; "
+            + (
+                "for soft labels (values in [0, 1] per column) use "
+                "MultiLabelKerasClassifier."
+                if y.ndim == 2 and _in_unit_interval(y)
+                else "or encode the classes as integers or strings."
+            )
+        )
+    if y.ndim == 1:
+        classes = np.unique(y)
+        if len(classes) < 2:
+            raise ValueError(
+                f"y has only one class ({classes[0]!r}); a classifier needs at least "
+                "two. Check how the labels were selected."
+            )
+        task = "binary" if len(classes) == 2 else "multiclass"
+        head = Head("binary" if task == "binary" else "multiclass", 1 if task == "binary" else len(classes), "output")
+        return TargetSpec(task, FORM_LABELS, [classes], [head], y.dtype.str, 1 if task == "binary" else 0)
+    # 2-D
+    if kind == "multilabel-indicator":
+        dense = np.asarray(y)
+        row_sums = dense.sum(axis=1)
+        if np.any(row_sums > 1):
+            n_multi = int(np.sum(row_sums > 1))
+            raise ValueError(
+                f"y is a 0/1 matrix in which {n_multi} rows have several 1s: each "
+                "sample belongs to several classes, which is a multi-label task. "
+                "MultiClassKerasClassifier needs exactly one class per sample "
+                "(mutually exclusive classes, softmax). Use MultiLabelKerasClassifier "
+                "(independent labels, sigmoid + binary cross-entropy)."
+            )
+        if np.any(row_sums == 0):
+            raise ValueError(
+                f"y is a 0/1 matrix with {int(np.sum(row_sums == 0))} rows that have "
+                "no 1: it is not one-hot. Give every sample exactly one class, or use "
+                "MultiLabelKerasClassifier if a sample may have no label."
+            )
+        n_classes = dense.shape[1]
+        head = Head("multiclass", n_classes, "output")
+        return TargetSpec(MULTICLASS, FORM_ONEHOT, [np.arange(n_classes)], [head], dense.dtype.str, 0)
+    if kind == "multiclass-multioutput" or kind == "binary" or kind == "multiclass":
+        return _columns_spec(y)
+    raise ValueError(f"Unknown label type: {kind}. Could not read y as class labels.")
+
+
+def _columns_spec(y) -> TargetSpec:
+    classes, heads = [], []
+    n_thresholds = 0
+    for j in range(y.shape[1]):
+        cls = np.unique(y[:, j])
+        if len(cls) < 2:
+            raise ValueError(
+                f"Column {j} of y has only one class ({cls[0]!r}); every output "
+                "needs at least two classes. Drop that column."
+            )
+        classes.append(cls)
+        if len(cls) == 2:
+            heads.append(Head("binary", 1, f"output_{j}"))
+            n_thresholds += 1
+        else:
+            heads.append(Head("multiclass", len(cls), f"output_{j}"))
+    return TargetSpec(
+        "multiclass-multioutput", FORM_COLUMNS, classes, heads, y.dtype.str, n_thresholds
+    )
+
+
+def _multilabel_spec(y, kind: str) -> TargetSpec:
+    if y.ndim == 1:
+        if kind.startswith("continuous"):
+            raise ValueError(
+                f"Unknown label type: {kind}. y is 1-D with continuous values, "
+                "which is a regression target. MultiLabelKerasClassifier needs a "
+                "2-D y of shape (n_samples, n_labels) with 0/1 or soft values in "
+                "[0, 1]; for one soft label pass y.reshape(-1, 1)."
+            )
+        raise ValueError(
+            f"y is 1-D ({kind}): one label per sample. That is a single-label task; "
+            "use MultiClassKerasClassifier. MultiLabelKerasClassifier needs a 2-D "
+            "indicator matrix (n_samples, n_labels), soft labels in [0, 1], or a "
+            "sequence of label collections."
+        )
+    return _indicator_spec(y, None)
+
+
+def _indicator_spec(y, form: str | None) -> TargetSpec:
+    is_sparse = sp.issparse(y)
+    values = y.data if is_sparse else np.asarray(y)
+    if values.dtype.kind not in "biuf":
+        raise ValueError(
+            f"y is a 2-D array of {values.dtype} values with one set of classes per "
+            "column: that is a multi-output multiclass task. Use "
+            "MultiClassKerasClassifier, or give MultiLabelKerasClassifier a 0/1 "
+            "indicator matrix or a sequence of label collections."
+        )
+    if values.size and not np.all(np.isfinite(values)):
+        raise ValueError("Input y contains NaN or infinity. Remove or impute those rows.")
+    n_labels = y.shape[1]
+    if n_labels < 1:
+        raise ValueError("y has no columns; give at least one label column.")
+    binary = values.size == 0 or np.all((values == 0) | (values == 1))
+    if not binary:
+        if _in_unit_interval(values):
+            form = FORM_SOFT
+        elif np.all(np.mod(values, 1) == 0):
+            raise ValueError(
+                "y is a 2-D integer array with values other than 0 and 1: each "
+                "column has its own set of classes, a multi-output multiclass task. "
+                "Use MultiClassKerasClassifier, or pass a 0/1 indicator matrix."
+            )
+        else:
+            raise ValueError(
+                "Unknown label type: continuous-multioutput. y holds values outside "
+                "[0, 1], which is a regression target. MultiLabelKerasClassifier "
+                "takes 0/1 labels or soft labels in [0, 1]."
+            )
+    elif form is None:
+        form = FORM_INDICATOR
+    dtype = np.dtype(np.int64) if form == FORM_SOFT else values.dtype
+    head = Head("multilabel", n_labels, "output")
+    return TargetSpec(MULTILABEL, form, [np.arange(n_labels)], [head], dtype.str, n_labels)
+
+
+def _collections_spec(y) -> TargetSpec:
+    rows = _collections_rows(y)
+    labels = {}
+    for row in rows:
+        for label in row:
+            labels.setdefault(_hashable(label), label)
+    if not labels:
+        raise ValueError("y holds no labels at all; every collection is empty.")
+    try:
+        classes = np.array(sorted(labels.values()))
+    except TypeError as exc:
+        raise TypeError(
+            "The labels in y cannot be sorted (mixed types such as strings and "
+            "numbers?). Use labels of one type."
+        ) from exc
+    head = Head("multilabel", len(classes), "output")
+    return TargetSpec(MULTILABEL, FORM_COLLECTIONS, [classes], [head], "O", len(classes))
+
+
+# ---------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------
+
+
+def _to_numpy(y) -> np.ndarray:
+    if hasattr(y, "to_numpy"):  # pandas Series / DataFrame
+        y = y.to_numpy()
+    try:
+        arr = np.asarray(y)
+    except ValueError as exc:  # ragged nested lists
+        raise ValueError(
+            f"y could not be read as an array ({exc}). Give one label per sample, "
+            "a rectangular 2-D array, or a list of label collections."
+        ) from exc
+    return arr
+
+
+def _check_object_labels(y) -> None:
+    flat = y.ravel()
+    for value in flat[: min(len(flat), 1000)]:
+        if isinstance(value, (list, tuple, set, frozenset, dict, np.ndarray)):
+            raise ValueError(
+                f"y holds nested containers ({type(value).__name__}) mixed with "
+                "scalars. Give one label per sample, a 2-D array, or a list of "
+                "label collections."
+            )
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            raise ValueError("Input y contains missing labels (None or NaN). Remove those rows.")
+
+
+def _is_label_collections(y) -> bool:
+    if isinstance(y, (list, tuple)):
+        items = y
+    elif isinstance(y, np.ndarray) and y.dtype.kind == "O" and y.ndim == 1:
+        items = y
+    else:
+        return False
+    if len(items) == 0:
+        return False
+    if not all(isinstance(e, (list, tuple, set, frozenset, np.ndarray)) for e in items):
+        return False
+    if any(isinstance(e, (set, frozenset)) for e in items):
+        return True
+    try:
+        arr = np.asarray(items)
+    except ValueError:
+        return True  # ragged
+    if arr.ndim == 2 and arr.dtype.kind in "biuf":
+        return False  # a rectangular numeric matrix, e.g. an indicator
+    return arr.ndim != 2 or arr.dtype.kind in "OUS"
+
+
+def _collections_rows(y) -> list:
+    rows = []
+    for row in y:
+        if isinstance(row, (str, bytes)) or not hasattr(row, "__iter__"):
+            raise ValueError(
+                f"y mixes label collections with single labels ({row!r}). Wrap each "
+                "single label in a list, e.g. ['news']."
+            )
+        rows.append(list(row))
+    return rows
+
+
+def _hashable(label):
+    return label.item() if isinstance(label, np.generic) else label
+
+
+def _as_1d(y) -> np.ndarray:
+    y = _to_numpy(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y.ravel()
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-D like at fit; got shape {y.shape}.")
+    return y
+
+
+def _dense_2d(y) -> np.ndarray:
+    if sp.issparse(y):
+        y = y.toarray()
+    y = _to_numpy(y)
+    if y.ndim != 2:
+        raise ValueError(f"y must be 2-D like at fit; got shape {y.shape}.")
+    return y
+
+
+def _as_2d_object(y) -> np.ndarray:
+    y = _to_numpy(y)
+    if y.ndim != 2:
+        raise ValueError(f"y must be 2-D (one column per output) like at fit; got shape {y.shape}.")
+    return y
+
+
+def _check_n_columns(y, expected: int) -> None:
+    if y.shape[1] != expected:
+        raise ValueError(
+            f"y has {y.shape[1]} columns but the estimator was fitted with {expected}."
+        )
+
+
+def _check_onehot(y) -> None:
+    if not np.all(np.sum(y, axis=1) == 1):
+        raise ValueError("y must be one-hot like at fit: exactly one 1 per row.")
+
+
+def _lookup(classes: np.ndarray, values: np.ndarray, where: str = "y") -> np.ndarray:
+    """Indices of ``values`` in the sorted ``classes``; unknown labels raise."""
+    try:
+        idx = np.searchsorted(classes, values)
+    except TypeError as exc:
+        raise TypeError(
+            f"The labels in {where} are of another type than at fit "
+            f"(fit saw {classes.dtype}, got {np.asarray(values).dtype})."
+        ) from exc
+    idx = np.clip(idx, 0, len(classes) - 1)
+    bad = classes[idx] != values
+    if np.any(bad):
+        unseen = np.unique(np.asarray(values)[bad].astype(object))[:10]
+        raise ValueError(
+            f"{where} holds labels not seen at fit: {list(unseen)}. Known classes: "
+            f"{list(classes)[:20]}."
+        )
+    return idx
+
+
+def _in_unit_interval(values) -> bool:
+    values = np.asarray(values)
+    return values.dtype.kind in "biuf" and bool(np.all((values >= 0) & (values <= 1)))
+
+
+def is_number(x) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)

@@ -1,0 +1,123 @@
+"""MultiClassKerasClassifier: mutually exclusive classes, one or several outputs."""
+
+from __future__ import annotations
+
+from ._base import BaseKerasClassifier
+from ._targets import MULTICLASS
+
+
+class MultiClassKerasClassifier(BaseKerasClassifier):
+    """A Keras network for mutually exclusive classes, read from y.
+
+    ============================================  =========================================
+    y given                                        task
+    ============================================  =========================================
+    1-D, two classes (ints, strings, bools)        ``"binary"``: 1 logit, sigmoid, binary
+                                                   cross-entropy; ``predict_proba`` (n, 2)
+    1-D, more than two classes                     ``"multiclass"``: C logits, softmax,
+                                                   sparse categorical cross-entropy
+    2-D 0/1, exactly one 1 per row (one-hot)       ``"multiclass"``; ``predict`` answers
+                                                   one-hot too
+    2-D, each column its own set of classes        ``"multiclass-multioutput"``: shared
+                                                   trunk, one head per column;
+                                                   ``predict_proba`` is a list
+    ============================================  =========================================
+
+    Rows with several 1s, soft labels, label collections and continuous
+    (regression) targets are refused with a ``ValueError`` that says what to
+    use instead.
+
+    Parameters
+    ----------
+    model : None, callable or keras.Model, default=None
+        None builds a dense trunk from ``hidden_layer_sizes``. A callable is
+        called with ``meta`` (``n_features_in_``, ``n_classes_``,
+        ``n_outputs_``, ``target_type_``, ``X_shape_``...) and any
+        ``model__<name>`` parameters, as in scikeras, and returns a
+        ``keras.Model``. A model whose outputs end in softmax/sigmoid is used
+        as the complete network (and checked against the task); any other is
+        a trunk on which the estimator puts the heads. A ``keras.Model``
+        instance is cloned at each fit.
+    hidden_layer_sizes : tuple of int, default=(256,)
+        Units of the built-in trunk's dense layers.
+    activation : str, default="relu"
+        Activation of the built-in trunk.
+    dropout : float in [0, 1), default=0.0
+        Dropout after each hidden layer of the built-in trunk.
+    batch_normalization : bool, default=False
+        Batch normalisation before each hidden activation.
+    optimizer : str, keras optimizer or optimizer class, default="adam"
+        Further arguments are routed as ``optimizer__<name>``.
+    learning_rate : float or LearningRateSchedule, default=None
+        None keeps the optimizer's own learning rate.
+    loss : "auto", str, keras.losses.Loss, callable or list, default="auto"
+        "auto" picks the right cross-entropy per head, computed from logits.
+        Other Keras losses (focal losses included) are accepted by name or
+        object; arguments are routed as ``loss__<name>``. A list gives one
+        loss per output.
+    loss_weights : list of float, default=None
+        Weight of each head's loss (multi-output).
+    metrics : list, default=None
+        Metric names (``"accuracy"``, ``"auc"``, ``"f1_micro"``...) or
+        ``keras.metrics.Metric`` objects, logged per epoch in ``history_``.
+        None logs accuracy.
+    epochs, batch_size : int, default=100, 32
+        Passes over the data and rows per gradient step.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data (stratified when
+        possible), stop after ``n_iter_no_change`` epochs without a better
+        validation loss, and restore the best weights.
+    validation_fraction : float, default=0.1
+    n_iter_no_change : int, default=10
+    class_weight : dict, "balanced", list of dict or None, default=None
+        Weights per class (per output for multi-output), multiplied into
+        ``sample_weight``.
+    threshold : float or array-like, default=0.5
+        Decision threshold on the positive-class probability of binary tasks
+        and 2-class outputs. It may be changed on a fitted estimator without
+        refitting; ``thresholds_`` holds what ``predict`` uses.
+    random_state : int, RandomState or None, default=None
+        Seeds Keras for the fit: two fits with the same value give the same
+        network on CPU.
+    verbose : int, default=0
+        1 shows Keras's progress bar.
+    warm_start : bool, default=False
+        Continue training the fitted network on the next ``fit``.
+    callbacks : list of keras.callbacks.Callback, default=None
+    **kwargs
+        Routed parameters: ``model__*``, ``optimizer__*``, ``loss__*``,
+        ``fit__*`` (extra arguments of ``keras.Model.fit``).
+
+    Attributes
+    ----------
+    task_ : str
+        ``"binary"``, ``"multiclass"`` or ``"multiclass-multioutput"``.
+    classes_ : ndarray or list of ndarray
+        The classes (one array per output for multi-output).
+    n_outputs_ : int
+        Number of heads.
+    model_ : keras.Model
+        The trained network; it outputs probabilities.
+    history_ : dict of lists
+        Per-epoch loss and metrics (``val_*`` with early stopping).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Set when X is a DataFrame with string column names.
+
+    See Also
+    --------
+    MultiLabelKerasClassifier : several independent labels per sample.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from skmultihead import MultiClassKerasClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = MultiClassKerasClassifier(hidden_layer_sizes=(16,), epochs=5, random_state=0)
+    >>> clf.fit(X, y).task_
+    'multiclass'
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 3)
+    """
+
+    _estimator_kind = MULTICLASS
