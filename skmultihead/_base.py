@@ -138,18 +138,18 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         self.verbose = verbose
         self.warm_start = warm_start
         self.callbacks = callbacks
+        # Routed parameters (model__units=...), checked at fit like the others.
         for key, value in kwargs.items():
-            if not key.startswith(ROUTING_PREFIXES):
-                raise TypeError(
-                    f"{type(self).__name__} got an unexpected keyword argument {key!r}. "
-                    f"Routed parameters start with one of {ROUTING_PREFIXES}."
-                )
             setattr(self, key, value)
 
     # ---- parameters -------------------------------------------------------
+    def _extra_param_names(self) -> list:
+        named = set(self._get_param_names())
+        return [k for k in vars(self) if k not in named and not k.startswith("_") and not k.endswith("_")]
+
     def get_params(self, deep=True):
         params = super().get_params(deep=deep)
-        params.update({k: v for k, v in vars(self).items() if k.startswith(ROUTING_PREFIXES)})
+        params.update({k: getattr(self, k) for k in self._extra_param_names()})
         return params
 
     def set_params(self, **params):
@@ -160,6 +160,14 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             else:
                 plain[key] = value
         return super().set_params(**plain) if plain else self
+
+    def _check_extra_params(self) -> None:
+        unknown = [k for k in self._extra_param_names() if not k.startswith(ROUTING_PREFIXES)]
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__} got unexpected parameters {unknown}. Routed "
+                f"parameters start with one of {ROUTING_PREFIXES}."
+            )
 
     def _routed(self, prefix: str) -> dict:
         return {k[len(prefix) :]: v for k, v in vars(self).items() if k.startswith(prefix)}
@@ -206,6 +214,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         return self._fit(X, y, sample_weight, epochs=1, keep=keep, classes=None if keep else classes)
 
     def _fit(self, X, y, sample_weight, epochs: int, keep: bool, classes=None):
+        self._check_extra_params()
         check_threshold_param(self.threshold)
         before = {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("__")}
         snapshot = None
@@ -233,10 +242,8 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         check_consistent_length(X, y)
         if keep:
             spec = self._spec_
-        elif classes is not None:
-            spec = infer_targets(np.asarray(classes), self._estimator_kind)
         else:
-            spec = infer_targets(y, self._estimator_kind)
+            spec = infer_targets(_with_classes(y, classes, self._estimator_kind), self._estimator_kind)
         check_threshold_param(self.threshold)
         if not isinstance(self.threshold, str):
             resolve_thresholds(self.threshold, spec.n_thresholds)
@@ -384,7 +391,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         per_head = [None] * len(heads)
         if cw is not None:
             if spec.task == MULTILABEL:
-                pos_weight = _multilabel_pos_weight(cw, targets[0], spec.classes[0])
+                pos_weight = _multilabel_pos_weight(cw, targets[0], spec.label_names)
             else:
                 per_output = cw if isinstance(cw, list) else [cw] * len(heads)
                 if spec.form != FORM_COLUMNS and isinstance(cw, list):
@@ -473,17 +480,20 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X):
         """Probabilities: (n, 2) binary, (n, C) multiclass, (n, L) multi-label,
         a list of arrays for multi-output."""
-        return self._spec_.predict_proba(self._outputs(X))
+        outputs = self._outputs(X)
+        return self._spec_.predict_proba(outputs)
 
     def predict(self, X):
         """Decisions in the form y had at fit (labels, one-hot, indicator,
         label collections, or one column per output)."""
-        return self._spec_.predict(self._outputs(X), self._thresholds())
+        outputs = self._outputs(X)
+        return self._spec_.predict(outputs, self._thresholds())
 
     def score(self, X, y, sample_weight=None):
         """Accuracy; for multi-label and multi-output, subset accuracy (every
         label of a row right), as in scikit-learn."""
-        return self._spec_.score(y, self.predict(X), sample_weight)
+        y_pred = self.predict(X)
+        return self._spec_.score(y, y_pred, sample_weight)
 
     def _thresholds(self):
         return resolve_thresholds(self.threshold, self._spec_.n_thresholds, getattr(self, "_tuned_thresholds_", None))
@@ -530,6 +540,22 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
 # ---------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------
+
+
+def _with_classes(y, classes, kind):
+    """What the task is read from: y, or for partial_fit the full list of classes.
+
+    ``classes`` names every class of a 1-D y (multiclass) or every label of a
+    sequence of label collections (multi-label); for indicator matrices the
+    columns already name the labels, and ``classes`` is not needed.
+    """
+    if classes is None:
+        return y
+    from ._targets import _is_label_collections
+
+    if kind == MULTILABEL:
+        return [list(classes)] if _is_label_collections(y) else y
+    return np.asarray(classes) if np.ndim(y) == 1 else y
 
 
 def _one(items):

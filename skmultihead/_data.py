@@ -20,7 +20,7 @@ def check_X(estimator, X, reset: bool):
         estimator,
         X,
         reset=reset,
-        accept_sparse=["csr", "csc"],
+        accept_sparse="csr",
         dtype=np.float32,
         allow_nd=estimator.model is not None,
         ensure_min_samples=1,

@@ -26,6 +26,7 @@ FORM_SPARSE = "sparse"  # the same, as a SciPy sparse matrix
 FORM_SOFT = "soft"  # 2-D floats in [0, 1]
 FORM_COLLECTIONS = "collections"  # [["drama", "comedy"], ["news"]]
 FORM_COLUMNS = "columns"  # 2-D, one set of classes per column
+FORM_BINARY_COLUMNS = "binary_columns"  # 2-D, two values per column (multi-label)
 
 
 @dataclass
@@ -93,6 +94,11 @@ class TargetSpec:
                     "that range."
                 )
             return [y]
+        if self.form == FORM_BINARY_COLUMNS:
+            y = _as_2d_object(y)
+            _check_n_columns(y, len(self.classes))
+            cols = [_lookup(cls, y[:, j], where=f"column {j}") for j, cls in enumerate(self.classes)]
+            return [np.column_stack(cols).astype(np.float32)]
         # FORM_COLUMNS
         y = _as_2d_object(y)
         _check_n_columns(y, len(self.classes))
@@ -165,6 +171,8 @@ class TargetSpec:
         if self.form == FORM_COLLECTIONS:
             classes = self.classes[0]
             return [tuple(classes[np.flatnonzero(row)].tolist()) for row in decisions[0]]
+        if self.form == FORM_BINARY_COLUMNS:
+            decisions = list(decisions[0].T)
         columns = [cls[d] for cls, d in zip(self.classes, decisions)]
         out = np.empty((len(decisions[0]), len(columns)), dtype=dtype)
         for j, col in enumerate(columns):
@@ -194,7 +202,8 @@ class TargetSpec:
         elif self.form == FORM_LABELS:
             hits = (_as_1d(y) == y_pred).astype(float)
         else:
-            y_true = _dense_2d(y) if self.form != FORM_COLUMNS else _as_2d_object(y)
+            by_column = self.form in (FORM_COLUMNS, FORM_BINARY_COLUMNS)
+            y_true = _as_2d_object(y) if by_column else _dense_2d(y)
             y_hat = y_pred.toarray() if sp.issparse(y_pred) else y_pred
             if y_true.shape != y_hat.shape:
                 raise ValueError(
@@ -210,12 +219,19 @@ class TargetSpec:
 
     @property
     def n_classes(self):
-        if self.form == FORM_COLUMNS:
+        if self.form in (FORM_COLUMNS, FORM_BINARY_COLUMNS):
             return [len(c) for c in self.classes]
         return len(self.classes[0])
 
+    @property
+    def label_names(self) -> np.ndarray:
+        """One name per output unit of a multi-label head."""
+        if self.form == FORM_BINARY_COLUMNS:
+            return np.arange(len(self.classes))
+        return self.classes[0]
+
     def public_classes(self):
-        if self.form == FORM_COLUMNS:
+        if self.form in (FORM_COLUMNS, FORM_BINARY_COLUMNS):
             return list(self.classes)
         return self.classes[0]
 
@@ -379,10 +395,11 @@ def _multilabel_spec(y, kind: str) -> TargetSpec:
                 "[0, 1]; for one soft label pass y.reshape(-1, 1)."
             )
         raise ValueError(
-            f"y is 1-D ({kind}): one label per sample. That is a single-label task; "
-            "use MultiClassKerasClassifier. MultiLabelKerasClassifier needs a 2-D "
-            "indicator matrix (n_samples, n_labels), soft labels in [0, 1], or a "
-            "sequence of label collections."
+            f"y is 1-D ({kind}): one class label per sample, a single-label task; "
+            "use MultiClassKerasClassifier. Only binary classification is supported "
+            "per label by MultiLabelKerasClassifier, which needs a 2-D indicator "
+            "matrix (n_samples, n_labels), soft labels in [0, 1], or a sequence of "
+            "label collections."
         )
     return _indicator_spec(y, None)
 
@@ -390,28 +407,21 @@ def _multilabel_spec(y, kind: str) -> TargetSpec:
 def _indicator_spec(y, form: str | None) -> TargetSpec:
     is_sparse = sp.issparse(y)
     values = y.data if is_sparse else np.asarray(y)
-    if values.dtype.kind not in "biuf":
-        raise ValueError(
-            f"y is a 2-D array of {values.dtype} values with one set of classes per "
-            "column: that is a multi-output multiclass task. Use "
-            "MultiClassKerasClassifier, or give MultiLabelKerasClassifier a 0/1 "
-            "indicator matrix or a sequence of label collections."
-        )
-    if values.size and not np.all(np.isfinite(values)):
-        raise ValueError("Input y contains NaN or infinity. Remove or impute those rows.")
     n_labels = y.shape[1]
     if n_labels < 1:
         raise ValueError("y has no columns; give at least one label column.")
+    if values.dtype.kind not in "biuf":
+        return _binary_columns_spec(np.asarray(y))
+    if values.size and not np.all(np.isfinite(values)):
+        raise ValueError("Input y contains NaN or infinity. Remove or impute those rows.")
     binary = values.size == 0 or np.all((values == 0) | (values == 1))
     if not binary:
+        if np.all(np.mod(values, 1) == 0):
+            # Integer labels other than 0/1: each column a binary label with
+            # its own two values (e.g. 1/2 or -1/1), or else multi-output.
+            return _binary_columns_spec(y.toarray() if is_sparse else np.asarray(y))
         if _in_unit_interval(values):
             form = FORM_SOFT
-        elif np.all(np.mod(values, 1) == 0):
-            raise ValueError(
-                "y is a 2-D integer array with values other than 0 and 1: each "
-                "column has its own set of classes, a multi-output multiclass task. "
-                "Use MultiClassKerasClassifier, or pass a 0/1 indicator matrix."
-            )
         else:
             raise ValueError(
                 "Unknown label type: continuous-multioutput. y holds values outside "
@@ -423,6 +433,32 @@ def _indicator_spec(y, form: str | None) -> TargetSpec:
     dtype = np.dtype(np.int64) if form == FORM_SOFT else values.dtype
     head = Head("multilabel", n_labels, "output")
     return TargetSpec(MULTILABEL, form, [np.arange(n_labels)], [head], dtype.str, n_labels)
+
+
+def _binary_columns_spec(y: np.ndarray) -> TargetSpec:
+    if y.dtype.kind == "O":
+        _check_object_labels(y)
+    classes = []
+    for j in range(y.shape[1]):
+        try:
+            cls = np.unique(y[:, j])
+        except TypeError as exc:
+            raise TypeError(f"Column {j} of y mixes label types that cannot be compared: {exc}") from exc
+        if len(cls) > 2:
+            raise ValueError(
+                f"Column {j} of y has {len(cls)} classes: each column has its own set "
+                "of classes, a multi-output multiclass task. Use "
+                "MultiClassKerasClassifier, or give MultiLabelKerasClassifier one 0/1 "
+                "column per label."
+            )
+        if len(cls) == 1:
+            raise ValueError(
+                f"Column {j} of y holds the single class {cls[0]!r}, which is not 0 or "
+                "1, so which value means 'label present' is unknown. Use 0/1 columns."
+            )
+        classes.append(cls)
+    head = Head("multilabel", len(classes), "output")
+    return TargetSpec(MULTILABEL, FORM_BINARY_COLUMNS, classes, [head], y.dtype.str, len(classes))
 
 
 def _collections_spec(y) -> TargetSpec:

@@ -1,0 +1,18 @@
+"""Small data and settings shared by the tests."""
+
+import numpy as np
+
+FAST = dict(hidden_layer_sizes=(8,), epochs=3, batch_size=32, random_state=0)
+
+
+def make_X(n=60, d=4, seed=0):
+    return np.random.RandomState(seed).randn(n, d).astype(np.float32)
+
+
+def learnable(n=120, seed=0):
+    """X whose first columns decide binary, 3-class and multi-label targets."""
+    X = make_X(n, 5, seed)
+    binary = (X[:, 0] > 0).astype(int)
+    three = np.digitize(X[:, 1], [-0.4, 0.4])
+    labels = (X[:, :3] > 0).astype(int)
+    return X, binary, three, labels

@@ -1,0 +1,170 @@
+"""Training controls: early stopping, weights, callbacks, seeds, warm starts."""
+
+import keras
+import numpy as np
+import pytest
+
+from skmultihead import MultiClassKerasClassifier, MultiLabelKerasClassifier, TrainingDivergedError
+
+from ._helpers import FAST, learnable
+
+
+def test_epochs_batch_size_and_verbose_reach_keras(capsys):
+    X, yb, _, _ = learnable()
+    clf = MultiClassKerasClassifier(hidden_layer_sizes=(4,), epochs=4, batch_size=40, verbose=1, random_state=0)
+    clf.fit(X, yb)
+    assert len(clf.history_["loss"]) == 4
+    out = capsys.readouterr().out
+    assert "Epoch 4/4" in out and "3/3" in out  # 120 rows / 40 per batch
+    MultiClassKerasClassifier(**FAST).fit(X, yb)
+    assert "Epoch" not in capsys.readouterr().out
+
+
+def test_learning_rate_and_routed_optimizer_params():
+    X, yb, _, _ = learnable()
+    clf = MultiClassKerasClassifier(optimizer="sgd", learning_rate=0.05, optimizer__momentum=0.9, **FAST).fit(X, yb)
+    opt = clf._network_.train_model.optimizer
+    assert isinstance(opt, keras.optimizers.SGD)
+    assert float(opt.learning_rate) == pytest.approx(0.05) and opt.momentum == 0.9
+
+
+def test_optimizer_object_is_copied_not_reused():
+    X, yb, _, _ = learnable()
+    opt = keras.optimizers.Adam(learning_rate=0.01)
+    clf = MultiClassKerasClassifier(optimizer=opt, **FAST).fit(X, yb)
+    assert clf._network_.train_model.optimizer is not opt
+    assert float(clf._network_.train_model.optimizer.learning_rate) == pytest.approx(0.01)
+
+
+def test_early_stopping_holds_out_data_and_restores_best_weights():
+    X, yb, _, _ = learnable(200)
+    clf = MultiClassKerasClassifier(
+        hidden_layer_sizes=(8,), epochs=200, learning_rate=0.05, early_stopping=True,
+        validation_fraction=0.2, n_iter_no_change=3, random_state=0,
+    ).fit(X, yb)
+    val = clf.history_["val_loss"]
+    assert len(val) < 200  # stopped early
+    # the network kept is the best epoch's: its validation loss is the minimum
+    best = int(np.argmin(val))
+    assert best < len(val) - 1
+    train_idx, val_idx = clf._split(len(X), clf._spec_, [yb.reshape(-1, 1).astype("float32")])
+    assert len(val_idx) == 40
+    logits_model = clf._network_.train_model
+    loss = logits_model.evaluate(X[val_idx], yb[val_idx].reshape(-1, 1).astype("float32"), verbose=0)
+    loss = loss[0] if isinstance(loss, list) else loss
+    assert loss == pytest.approx(val[best], rel=1e-3)
+
+
+def test_sample_weight_changes_the_fit():
+    X, yb, _, _ = learnable()
+    w = np.where(yb == 1, 5.0, 1.0)
+    a = MultiClassKerasClassifier(**FAST).fit(X, yb)
+    b = MultiClassKerasClassifier(**FAST).fit(X, yb, sample_weight=w)
+    assert b.predict_proba(X)[:, 1].mean() > a.predict_proba(X)[:, 1].mean()
+
+
+def test_sample_weight_zero_rows_are_ignored():
+    X, yb, _, _ = learnable()
+    noise = np.random.RandomState(1).randn(50, X.shape[1]).astype("float32")
+    Xa = np.vstack([X, noise])
+    ya = np.concatenate([yb, np.ones(50, dtype=int)])
+    w = np.concatenate([np.ones(len(X)), np.zeros(50)])
+    a = MultiClassKerasClassifier(**FAST).fit(Xa, ya, sample_weight=w)
+    b = MultiClassKerasClassifier(**FAST).fit(X, yb)
+    assert abs(a.predict_proba(X)[:, 1].mean() - b.predict_proba(X)[:, 1].mean()) < 0.1
+
+
+def test_class_weight_dict_and_balanced_shift_predictions():
+    X, _, y3, _ = learnable()
+    plain = MultiClassKerasClassifier(**FAST).fit(X, y3)
+    heavy = MultiClassKerasClassifier(class_weight={2: 20.0}, **FAST).fit(X, y3)
+    assert heavy.predict_proba(X)[:, 2].mean() > plain.predict_proba(X)[:, 2].mean()
+    MultiClassKerasClassifier(class_weight="balanced", **FAST).fit(X, y3)
+    with pytest.raises(ValueError, match="class 7"):
+        MultiClassKerasClassifier(class_weight={7: 1.0}, **FAST).fit(X, y3)
+
+
+def test_multilabel_balanced_class_weight_weights_rare_positives():
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 4).astype("float32")
+    Y = np.column_stack([(X[:, 0] > 1.5), (X[:, 1] > 0)]).astype(int)  # label 0 is rare
+    clf = MultiLabelKerasClassifier(class_weight="balanced", **FAST).fit(X, Y)
+    pos = Y.sum(axis=0)
+    np.testing.assert_allclose(clf._pos_weight_, (200 - pos) / pos)
+    plain = MultiLabelKerasClassifier(**FAST).fit(X, Y)
+    assert clf.predict_proba(X)[:, 0].mean() > plain.predict_proba(X)[:, 0].mean()
+
+
+def test_multioutput_class_weight_per_column():
+    X, yb, y3, _ = learnable()
+    Y = np.column_stack([yb, y3])
+    clf = MultiClassKerasClassifier(class_weight=[{1: 10.0}, "balanced"], **FAST).fit(X, Y)
+    plain = MultiClassKerasClassifier(**FAST).fit(X, Y)
+    assert clf.predict_proba(X)[0][:, 1].mean() > plain.predict_proba(X)[0][:, 1].mean()
+
+
+def test_callbacks_are_called():
+    class Count(keras.callbacks.Callback):
+        epochs = 0
+
+        def on_epoch_end(self, epoch, logs=None):
+            Count.epochs += 1
+
+    X, yb, _, _ = learnable()
+    MultiClassKerasClassifier(callbacks=[Count()], **FAST).fit(X, yb)
+    assert Count.epochs == FAST["epochs"]
+
+
+def test_same_random_state_gives_the_same_model():
+    X, _, y3, _ = learnable()
+    a = MultiClassKerasClassifier(**FAST).fit(X, y3).predict_proba(X)
+    b = MultiClassKerasClassifier(**FAST).fit(X, y3).predict_proba(X)
+    c = MultiClassKerasClassifier(**{**FAST, "random_state": 1}).fit(X, y3).predict_proba(X)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_random_state_does_not_leave_numpy_seeded():
+    X, yb, _, _ = learnable()
+    np.random.seed(123)
+    expected = np.random.rand()
+    np.random.seed(123)
+    MultiClassKerasClassifier(**FAST).fit(X, yb)
+    assert np.random.rand() == expected
+
+
+def test_warm_start_continues_training():
+    X, _, y3, _ = learnable()
+    clf = MultiClassKerasClassifier(warm_start=True, **FAST).fit(X, y3)
+    first = clf.model_.get_layer("output").get_weights()[0].copy()
+    net = clf._network_
+    clf.fit(X, y3)
+    assert clf._network_ is net  # same network, trained further
+    assert len(clf.history_["loss"]) == 2 * FAST["epochs"]
+    assert not np.allclose(first, clf.model_.get_layer("output").get_weights()[0])
+    cold = MultiClassKerasClassifier(**FAST).fit(X, y3)
+    old = cold._network_
+    cold.fit(X, y3)
+    assert cold._network_ is not old
+
+
+def test_partial_fit_one_epoch_at_a_time_with_classes():
+    X, _, y3, _ = learnable()
+    clf = MultiClassKerasClassifier(**FAST)
+    first = y3 != 2
+    clf.partial_fit(X[first], y3[first], classes=[0, 1, 2])
+    assert list(clf.classes_) == [0, 1, 2]
+    clf.partial_fit(X, y3)
+    assert len(clf.history_["loss"]) == 2
+    assert clf.predict_proba(X).shape == (len(X), 3)
+    with pytest.raises(ValueError, match="not seen at fit"):
+        clf.partial_fit(X, np.full(len(X), 5))
+
+
+def test_nan_loss_raises_with_advice_and_leaves_estimator_unfitted():
+    X, yb, _, _ = learnable()
+    X = X * 1e30
+    clf = MultiClassKerasClassifier(hidden_layer_sizes=(8,), epochs=5, learning_rate=1e6, random_state=0)
+    with pytest.raises(TrainingDivergedError, match="learning_rate"):
+        clf.fit(X, yb)
+    assert not hasattr(clf, "model_") and not hasattr(clf, "n_features_in_")
