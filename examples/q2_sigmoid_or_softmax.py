@@ -24,8 +24,10 @@ for name, est, y in [
     est.fit(X, y)
     loss = est._network_.train_model.loss
     activation = est.model_.layers[-1].get_config()["activation"]
-    print(f"{name}: task={est.task_!r}, output activation={activation}, "
-          f"loss={type(loss).__name__}(from_logits={loss.get_config()['from_logits']})")
+    print(
+        f"{name}: task={est.task_!r}, output activation={activation}, "
+        f"loss={type(loss).__name__}(from_logits={loss.get_config()['from_logits']})"
+    )
 
 try:
     MultiClassKerasClassifier(epochs=1).fit(X, several)

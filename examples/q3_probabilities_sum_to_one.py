@@ -21,11 +21,13 @@ y = np.argmax(X[:, :3] + 0.3 * rng.randn(600, 3), axis=1)
 
 def sigmoid_model(meta):
     """The model from the question: sigmoid units over exclusive classes."""
-    return keras.Sequential([
-        keras.Input((meta["n_features_in_"],)),
-        keras.layers.Dense(16, activation="relu"),
-        keras.layers.Dense(meta["n_classes_"], activation="sigmoid"),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((meta["n_features_in_"],)),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dense(meta["n_classes_"], activation="sigmoid"),
+        ]
+    )
 
 
 try:

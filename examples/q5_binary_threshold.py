@@ -9,7 +9,6 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np
 from sklearn.datasets import make_classification
 from sklearn.metrics import precision_score, recall_score
 from sklearn.model_selection import train_test_split
@@ -24,4 +23,6 @@ print(f"task={clf.task_!r}; predict uses thresholds_={clf.thresholds_} on predic
 for t in (0.5, 0.3, 0.1):
     clf.set_params(threshold=t)  # no refit: the network is untouched
     pred = clf.predict(X_test)
-    print(f"threshold {t:.1f}: precision {precision_score(y_test, pred):.3f}, recall {recall_score(y_test, pred):.3f}")
+    print(
+        f"threshold {t:.1f}: precision {precision_score(y_test, pred):.3f}, recall {recall_score(y_test, pred):.3f}"
+    )

@@ -19,14 +19,19 @@ colour = np.array(["red", "green", "blue"])[np.argmax(X[:, :3], axis=1)]
 size = np.array(["small", "large"])[(X[:, 3] + X[:, 4] > 0).astype(int)]
 Y = np.column_stack([colour, size])
 
-clf = MultiClassKerasClassifier(hidden_layer_sizes=(64,), epochs=15, learning_rate=0.005,
-                                loss_weights=[1.0, 0.5], random_state=0)
+clf = MultiClassKerasClassifier(
+    hidden_layer_sizes=(64,), epochs=15, learning_rate=0.005, loss_weights=[1.0, 0.5], random_state=0
+)
 clf.fit(X[:1500], Y[:1500])
 print(f"task={clf.task_!r}, heads={clf.n_outputs_}, classes={[c.tolist() for c in clf.classes_]}")
 print("network outputs:", [t.shape for t in clf.model_.outputs])
-print("per-head training loss, last epoch:",
-      {k: round(v[-1], 3) for k, v in clf.history_.items() if k.endswith("_loss")})
+print(
+    "per-head training loss, last epoch:",
+    {k: round(v[-1], 3) for k, v in clf.history_.items() if k.endswith("_loss")},
+)
 pred = clf.predict(X[1500:])
 print("first predictions:", pred[:3].tolist())
-print(f"held-out accuracy: colour {np.mean(pred[:, 0] == Y[1500:, 0]):.3f}, size {np.mean(pred[:, 1] == Y[1500:, 1]):.3f}, "
-      f"both right {clf.score(X[1500:], Y[1500:]):.3f}")
+print(
+    f"held-out accuracy: colour {np.mean(pred[:, 0] == Y[1500:, 0]):.3f}, size {np.mean(pred[:, 1] == Y[1500:, 1]):.3f}, "
+    f"both right {clf.score(X[1500:], Y[1500:]):.3f}"
+)

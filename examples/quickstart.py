@@ -25,14 +25,18 @@ clf = make_pipeline(
 )
 clf.fit(X_train, y_train)
 net = clf[-1]
-print(f"iris: task={net.task_!r} classes={net.classes_.tolist()} test accuracy={clf.score(X_test, y_test):.3f}")
+print(
+    f"iris: task={net.task_!r} classes={net.classes_.tolist()} test accuracy={clf.score(X_test, y_test):.3f}"
+)
 print("  probabilities of the first test flower:", np.round(clf.predict_proba(X_test[:1]), 3).tolist())
 
 # Binary with string labels -> one sigmoid unit; predict_proba is (n, 2).
 y_binary = np.where(y == 0, "setosa", "other")
 binary = MultiClassKerasClassifier(hidden_layer_sizes=(16,), epochs=30, learning_rate=0.01, random_state=0)
 binary.fit(X, y_binary)
-print(f"binary: task={binary.task_!r} predictions={binary.predict(X[:3]).tolist()} threshold={binary.thresholds_}")
+print(
+    f"binary: task={binary.task_!r} predictions={binary.predict(X[:3]).tolist()} threshold={binary.thresholds_}"
+)
 
 # Multi-label: a 0/1 indicator matrix -> sigmoid heads, binary cross-entropy,
 # honest metrics (subset accuracy, Hamming loss, micro-F1) in history_.

@@ -74,7 +74,11 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
         "batch_normalization": ["boolean"],
         "optimizer": [str, callable, keras.optimizers.Optimizer],
-        "learning_rate": [None, Interval(numbers.Real, 0, None, closed="neither"), keras.optimizers.schedules.LearningRateSchedule],
+        "learning_rate": [
+            None,
+            Interval(numbers.Real, 0, None, closed="neither"),
+            keras.optimizers.schedules.LearningRateSchedule,
+        ],
         "loss": [str, callable, list, tuple, keras.losses.Loss],
         "loss_weights": [None, list, tuple],
         "metrics": [None, list, tuple],
@@ -235,9 +239,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
 
     def _fit_unsafe(self, X, y, sample_weight, epochs, keep, classes):
         if y is None:
-            raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target y is None."
-            )
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         X = _data.check_X(self, X, reset=not keep)
         check_consistent_length(X, y)
         if keep:
@@ -318,7 +320,9 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
                 sparse,
             )
         else:
-            trunk = _network.call_user_model(self.model, meta, self._routed("model__"), self.get_params(deep=False))
+            trunk = _network.call_user_model(
+                self.model, meta, self._routed("model__"), self.get_params(deep=False)
+            )
         return _network.assemble(trunk, spec.heads, spec.task, tuple(X.shape[1:]), sparse)
 
     def _compile(self, network: _network.Network, spec, pos_weight) -> None:
@@ -331,8 +335,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             )
         if self.loss_weights is not None and len(self.loss_weights) != len(heads):
             raise ValueError(
-                f"loss_weights has {len(self.loss_weights)} entries but the network "
-                f"has {len(heads)} heads."
+                f"loss_weights has {len(self.loss_weights)} entries but the network has {len(heads)} heads."
             )
         loss_kwargs = self._routed("loss__")
         losses, sparse_flags, metrics = [], [], []
@@ -354,7 +357,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
                 loss, sparse = _heads.resolve_loss(loss_spec, head, network.from_logits, loss_kwargs)
             losses.append(loss)
             sparse_flags.append(sparse)
-            metrics.append(_heads.head_metrics(self.metrics, head, network.from_logits))
+            metrics.append(_heads.head_metrics(self.metrics, head, network.from_logits, sparse))
         network.sparse_targets = sparse_flags
         single = len(heads) == 1
         network.train_model.compile(
@@ -373,14 +376,18 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             try:
                 cls = type(keras.optimizers.get(opt))
             except ValueError as exc:
-                raise ValueError(f"Unknown optimizer {opt!r}; use a Keras optimizer name such as 'adam' or an optimizer object.") from exc
+                raise ValueError(
+                    f"Unknown optimizer {opt!r}; use a Keras optimizer name such as 'adam' or an optimizer object."
+                ) from exc
             return cls(**kwargs)
         if isinstance(opt, keras.optimizers.Optimizer):
             # A fresh copy: the user's object is never trained or mutated.
             return type(opt).from_config({**opt.get_config(), **kwargs})
         if isinstance(opt, type) and issubclass(opt, keras.optimizers.Optimizer):
             return opt(**kwargs)
-        raise TypeError(f"optimizer must be a name, a keras optimizer or optimizer class; got {type(opt).__name__}.")
+        raise TypeError(
+            f"optimizer must be a name, a keras optimizer or optimizer class; got {type(opt).__name__}."
+        )
 
     def _class_weights(self, spec, targets, sample_weight):
         """Per-head sample weights, and per-label positive weights (multi-label)."""
@@ -397,7 +404,9 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
                 if spec.form != FORM_COLUMNS and isinstance(cw, list):
                     raise ValueError("class_weight as a list is for multi-output y (one dict per column).")
                 if len(per_output) != len(heads):
-                    raise ValueError(f"class_weight has {len(per_output)} entries but y has {len(heads)} outputs.")
+                    raise ValueError(
+                        f"class_weight has {len(per_output)} entries but y has {len(heads)} outputs."
+                    )
                 for j, (w, target, cls) in enumerate(zip(per_output, targets, spec.classes)):
                     per_head[j] = _single_head_weights(w, _class_index(target), cls)
         if sample_weight is None and all(w is None for w in per_head):
@@ -429,7 +438,9 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             callbacks.append(stopper)
         for cb in self.callbacks or ():
             if not isinstance(cb, keras.callbacks.Callback):
-                raise TypeError(f"callbacks must hold keras.callbacks.Callback objects; got {type(cb).__name__}.")
+                raise TypeError(
+                    f"callbacks must hold keras.callbacks.Callback objects; got {type(cb).__name__}."
+                )
             callbacks.append(cb)
         fit_kwargs = self._routed("fit__")
         network.train_model.fit(
@@ -463,7 +474,11 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
                 "data or early_stopping=False."
             )
         stratify = None
-        if len(targets) == 1 and targets[0].ndim == 1 or (targets[0].ndim == 2 and targets[0].shape[1] == 1 and spec.task == "binary"):
+        if (
+            len(targets) == 1
+            and targets[0].ndim == 1
+            or (targets[0].ndim == 2 and targets[0].shape[1] == 1 and spec.task == "binary")
+        ):
             labels = _class_index(targets[0])
             counts = np.bincount(labels)
             if counts.min() >= 2 and n_val >= len(counts):
@@ -475,7 +490,12 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
     def _outputs(self, X) -> list:
         check_is_fitted(self)
         X = _data.check_X(self, X, reset=False)
-        return _data.forward(self.model_, X, self.batch_size)
+        outputs = _data.forward(self.model_, X, self.batch_size)
+        # A binary task may run through a 2-unit softmax of a user's model.
+        return [
+            out[:, 1:2] if want.kind == "binary" and have.kind == "multiclass" else out
+            for want, have, out in zip(self._spec_.heads, self._network_.heads, outputs)
+        ]
 
     def predict_proba(self, X):
         """Probabilities: (n, 2) binary, (n, C) multiclass, (n, L) multi-label,
@@ -496,7 +516,9 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         return self._spec_.score(y, y_pred, sample_weight)
 
     def _thresholds(self):
-        return resolve_thresholds(self.threshold, self._spec_.n_thresholds, getattr(self, "_tuned_thresholds_", None))
+        return resolve_thresholds(
+            self.threshold, self._spec_.n_thresholds, getattr(self, "_tuned_thresholds_", None)
+        )
 
     @property
     def thresholds_(self):
@@ -565,12 +587,18 @@ def _one(items):
 
 
 def _class_index(target: np.ndarray) -> np.ndarray:
-    return target.reshape(-1).astype(np.int64) if target.ndim == 1 or target.shape[1] == 1 else np.argmax(target, axis=1)
+    return (
+        target.reshape(-1).astype(np.int64)
+        if target.ndim == 1 or target.shape[1] == 1
+        else np.argmax(target, axis=1)
+    )
 
 
 def _fit_targets(network, targets: list) -> list:
     out = []
-    for head, sparse, target in zip(network.heads, getattr(network, "sparse_targets", [True] * len(targets)), targets):
+    for head, sparse, target in zip(
+        network.heads, getattr(network, "sparse_targets", [True] * len(targets)), targets
+    ):
         if head.kind == "multiclass" and target.ndim == 2 and target.shape[1] == 1:
             # a binary target trained through a 2-unit softmax
             target = target.reshape(-1).astype(np.int32)
@@ -584,13 +612,17 @@ def _single_head_weights(class_weight, idx: np.ndarray, classes: np.ndarray) -> 
     if isinstance(class_weight, str):
         return compute_sample_weight("balanced", idx)
     if not isinstance(class_weight, dict):
-        raise TypeError(f"class_weight must be a dict, 'balanced' or None; got {type(class_weight).__name__}.")
+        raise TypeError(
+            f"class_weight must be a dict, 'balanced' or None; got {type(class_weight).__name__}."
+        )
     lookup = np.ones(len(classes), dtype=np.float64)
     known = {c.item() if isinstance(c, np.generic) else c: i for i, c in enumerate(classes)}
     for label, weight in class_weight.items():
         key = label.item() if isinstance(label, np.generic) else label
         if key not in known:
-            raise ValueError(f"class_weight names the class {label!r}, which is not in y. Classes: {list(classes)}.")
+            raise ValueError(
+                f"class_weight names the class {label!r}, which is not in y. Classes: {list(classes)}."
+            )
         lookup[known[key]] = float(weight)
     return lookup[idx]
 
@@ -603,13 +635,17 @@ def _multilabel_pos_weight(class_weight, target: np.ndarray, classes: np.ndarray
         # that positives and negatives of every label carry equal total weight.
         return np.where(positives > 0, negatives / np.maximum(positives, 1), 1.0)
     if not isinstance(class_weight, dict):
-        raise TypeError("class_weight for multi-label y must be 'balanced' or a dict {label: weight of its positives}.")
+        raise TypeError(
+            "class_weight for multi-label y must be 'balanced' or a dict {label: weight of its positives}."
+        )
     weights = np.ones(len(classes))
     known = {c.item() if isinstance(c, np.generic) else c: i for i, c in enumerate(classes)}
     for label, weight in class_weight.items():
         key = label.item() if isinstance(label, np.generic) else label
         if key not in known:
-            raise ValueError(f"class_weight names the label {label!r}, which is not in y. Labels: {list(classes)[:20]}.")
+            raise ValueError(
+                f"class_weight names the label {label!r}, which is not in y. Labels: {list(classes)[:20]}."
+            )
         weights[known[key]] = float(weight)
     return weights
 

@@ -114,7 +114,9 @@ def resolve_loss(spec, head: Head, from_logits: bool, loss_kwargs: dict):
                 "'binary_focal_crossentropy', or a keras.losses.Loss object."
             ) from exc
         if loss_kwargs:
-            raise ValueError(f"loss__ parameters {sorted(loss_kwargs)} cannot be passed to the loss function {spec!r}.")
+            raise ValueError(
+                f"loss__ parameters {sorted(loss_kwargs)} cannot be passed to the loss function {spec!r}."
+            )
         spec = fn
     if isinstance(spec, keras.losses.Loss):
         config = spec.get_config()
@@ -301,15 +303,14 @@ def default_metrics(head: Head) -> list:
     return ["accuracy"]
 
 
-def resolve_metric(spec, head: Head, from_logits: bool):
+def resolve_metric(spec, head: Head, from_logits: bool, sparse_targets: bool = True):
     """One metric for one head; names resolve to what is honest for the task."""
     if isinstance(spec, keras.metrics.Metric):
         fresh = type(spec).from_config(spec.get_config())
         return ProbabilityMetric(fresh, head.kind) if from_logits else fresh
     if not isinstance(spec, str):
         raise TypeError(
-            f"metrics must hold metric names or keras.metrics.Metric objects; got "
-            f"{type(spec).__name__}."
+            f"metrics must hold metric names or keras.metrics.Metric objects; got {type(spec).__name__}."
         )
     name = {"acc": "accuracy"}.get(spec, spec)
     cut = 0.0 if from_logits else 0.5
@@ -321,7 +322,9 @@ def resolve_metric(spec, head: Head, from_logits: bool):
             return SubsetAccuracy(from_logits)
         if head.kind == "binary":
             return keras.metrics.BinaryAccuracy(threshold=cut, name="accuracy")
-        return keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        if sparse_targets:
+            return keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        return keras.metrics.CategoricalAccuracy(name="accuracy")
     if name == "binary_accuracy" and head.kind != "multiclass":
         return keras.metrics.BinaryAccuracy(threshold=cut, name="binary_accuracy")
     if name == "auc" and head.kind != "multiclass":
@@ -349,6 +352,6 @@ def resolve_metric(spec, head: Head, from_logits: bool):
     )
 
 
-def head_metrics(metrics, head: Head, from_logits: bool) -> list:
+def head_metrics(metrics, head: Head, from_logits: bool, sparse_targets: bool = True) -> list:
     names = default_metrics(head) if metrics is None else list(metrics)
-    return [resolve_metric(m, head, from_logits) for m in names]
+    return [resolve_metric(m, head, from_logits, sparse_targets) for m in names]

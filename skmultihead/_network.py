@@ -73,8 +73,7 @@ def call_user_model(model, meta: dict, routed: dict, params: dict) -> keras.Mode
             ) from exc
     if not callable(model):
         raise TypeError(
-            f"model must be None, a keras.Model or a callable returning one; got "
-            f"{type(model).__name__}."
+            f"model must be None, a keras.Model or a callable returning one; got {type(model).__name__}."
         )
     sig = inspect.signature(model)
     accepts_any = any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
@@ -93,10 +92,7 @@ def call_user_model(model, meta: dict, routed: dict, params: dict) -> keras.Mode
         kwargs[name] = value
     built = model(**kwargs)
     if not isinstance(built, keras.Model):
-        raise TypeError(
-            f"The model function must return a keras.Model; it returned "
-            f"{type(built).__name__}."
-        )
+        raise TypeError(f"The model function must return a keras.Model; it returned {type(built).__name__}.")
     return built
 
 

@@ -84,15 +84,11 @@ class TargetSpec:
             _check_n_columns(y, len(self.classes[0]))
             if y.dtype.kind not in "biuf":
                 raise ValueError(
-                    f"Multi-label y must be numeric 0/1 or soft values in [0, 1]; "
-                    f"got dtype {y.dtype}."
+                    f"Multi-label y must be numeric 0/1 or soft values in [0, 1]; got dtype {y.dtype}."
                 )
             y = y.astype(np.float32)
             if np.any((y < 0) | (y > 1)):
-                raise ValueError(
-                    "Multi-label y must hold values in [0, 1]; got values outside "
-                    "that range."
-                )
+                raise ValueError("Multi-label y must hold values in [0, 1]; got values outside that range.")
             return [y]
         if self.form == FORM_BINARY_COLUMNS:
             y = _as_2d_object(y)
@@ -192,9 +188,7 @@ class TargetSpec:
         if self.form == FORM_COLLECTIONS:
             rows = _collections_rows(y)
             if len(rows) != len(y_pred):
-                raise ValueError(
-                    f"y has {len(rows)} rows but X has {len(y_pred)}."
-                )
+                raise ValueError(f"y has {len(rows)} rows but X has {len(y_pred)}.")
             hits = np.array(
                 [set(map(_hashable, a)) == set(map(_hashable, b)) for a, b in zip(rows, y_pred)],
                 dtype=float,
@@ -206,9 +200,7 @@ class TargetSpec:
             y_true = _as_2d_object(y) if by_column else _dense_2d(y)
             y_hat = y_pred.toarray() if sp.issparse(y_pred) else y_pred
             if y_true.shape != y_hat.shape:
-                raise ValueError(
-                    f"y has shape {y_true.shape} but predictions have shape {y_hat.shape}."
-                )
+                raise ValueError(f"y has shape {y_true.shape} but predictions have shape {y_hat.shape}.")
             hits = np.all(y_true == y_hat, axis=1).astype(float)
         return float(np.average(hits, weights=sample_weight))
 
@@ -260,10 +252,7 @@ def infer_targets(y, estimator_kind: str) -> TargetSpec:
     ``ValueError`` whose message says what was seen and what to do.
     """
     if y is None:
-        raise ValueError(
-            "requires y to be passed, but the target y is None. Pass the labels "
-            "to fit(X, y)."
-        )
+        raise ValueError("requires y to be passed, but the target y is None. Pass the labels to fit(X, y).")
     if _is_label_collections(y):
         if estimator_kind == MULTICLASS:
             raise ValueError(
@@ -282,9 +271,7 @@ def infer_targets(y, estimator_kind: str) -> TargetSpec:
     if y.ndim == 0 or y.size == 0:
         raise ValueError(f"y must hold at least one label; got an array of shape {y.shape}.")
     if y.ndim > 2:
-        raise ValueError(
-            f"y must be 1-D (one label per sample) or 2-D; got shape {y.shape}."
-        )
+        raise ValueError(f"y must be 1-D (one label per sample) or 2-D; got shape {y.shape}.")
     if y.dtype.kind == "O":
         _check_object_labels(y)
     if y.dtype.kind in "fc" and not np.all(np.isfinite(y)):
@@ -310,8 +297,7 @@ def _multiclass_spec(y, kind: str) -> TargetSpec:
         from sklearn.exceptions import DataConversionWarning
 
         warnings.warn(
-            "A column-vector y was passed when a 1d array was expected. "
-            "It is read as one label per sample.",
+            "A column-vector y was passed when a 1d array was expected. It is read as one label per sample.",
             DataConversionWarning,
             stacklevel=4,
         )
@@ -321,8 +307,7 @@ def _multiclass_spec(y, kind: str) -> TargetSpec:
             f"Unknown label type: {kind}. y holds continuous values, which is a "
             "regression target, not class labels. Use a regressor; "
             + (
-                "for soft labels (values in [0, 1] per column) use "
-                "MultiLabelKerasClassifier."
+                "for soft labels (values in [0, 1] per column) use MultiLabelKerasClassifier."
                 if y.ndim == 2 and _in_unit_interval(y)
                 else "or encode the classes as integers or strings."
             )
@@ -335,7 +320,9 @@ def _multiclass_spec(y, kind: str) -> TargetSpec:
                 "two. Check how the labels were selected."
             )
         task = "binary" if len(classes) == 2 else "multiclass"
-        head = Head("binary" if task == "binary" else "multiclass", 1 if task == "binary" else len(classes), "output")
+        head = Head(
+            "binary" if task == "binary" else "multiclass", 1 if task == "binary" else len(classes), "output"
+        )
         return TargetSpec(task, FORM_LABELS, [classes], [head], y.dtype.str, 1 if task == "binary" else 0)
     # 2-D
     if kind == "multilabel-indicator":
@@ -380,9 +367,7 @@ def _columns_spec(y) -> TargetSpec:
             n_thresholds += 1
         else:
             heads.append(Head("multiclass", len(cls), f"output_{j}"))
-    return TargetSpec(
-        "multiclass-multioutput", FORM_COLUMNS, classes, heads, y.dtype.str, n_thresholds
-    )
+    return TargetSpec("multiclass-multioutput", FORM_COLUMNS, classes, heads, y.dtype.str, n_thresholds)
 
 
 def _multilabel_spec(y, kind: str) -> TargetSpec:
@@ -576,9 +561,7 @@ def _as_2d_object(y) -> np.ndarray:
 
 def _check_n_columns(y, expected: int) -> None:
     if y.shape[1] != expected:
-        raise ValueError(
-            f"y has {y.shape[1]} columns but the estimator was fitted with {expected}."
-        )
+        raise ValueError(f"y has {y.shape[1]} columns but the estimator was fitted with {expected}.")
 
 
 def _check_onehot(y) -> None:
@@ -600,8 +583,7 @@ def _lookup(classes: np.ndarray, values: np.ndarray, where: str = "y") -> np.nda
     if np.any(bad):
         unseen = np.unique(np.asarray(values)[bad].astype(object))[:10]
         raise ValueError(
-            f"{where} holds labels not seen at fit: {list(unseen)}. Known classes: "
-            f"{list(classes)[:20]}."
+            f"{where} holds labels not seen at fit: {list(unseen)}. Known classes: {list(classes)[:20]}."
         )
     return idx
 

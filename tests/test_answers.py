@@ -92,6 +92,6 @@ def test_large_inputs_go_through_batched_prediction_and_agree():
 
     X, _, y3, _ = learnable()
     clf = MultiClassKerasClassifier(**FAST).fit(X, y3)
-    big = np.repeat(X, (_data.DIRECT_ROWS // len(X)) + 2, axis=0)
+    big = np.tile(X, ((_data.DIRECT_ROWS // len(X)) + 2, 1))
     assert len(big) > _data.DIRECT_ROWS
     np.testing.assert_allclose(clf.predict_proba(big)[: len(X)], clf.predict_proba(X), rtol=1e-5, atol=1e-6)

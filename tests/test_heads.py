@@ -66,7 +66,12 @@ def test_keras_metrics_match_sklearn_metrics():
         "macro": f1_score(y_true, y_pred, average="macro", zero_division=0),
     }
     got = {}
-    for key, metric in [("subset", SubsetAccuracy()), ("hamming", HammingLoss()), ("micro", F1(6)), ("macro", F1(6, "macro"))]:
+    for key, metric in [
+        ("subset", SubsetAccuracy()),
+        ("hamming", HammingLoss()),
+        ("micro", F1(6)),
+        ("macro", F1(6, "macro")),
+    ]:
         metric.update_state(y_true[:30], logits[:30])
         metric.update_state(y_true[30:], logits[30:])  # accumulates over batches
         got[key] = float(metric.result())

@@ -29,9 +29,10 @@ def test_column_transformer_over_a_dataframe():
     df = pd.DataFrame(X, columns=list("abcde"))
     df["colour"] = np.where(yb == 1, "red", "blue")
     ct = ColumnTransformer([("num", StandardScaler(), list("abcde")), ("cat", OneHotEncoder(), ["colour"])])
-    pipe = make_pipeline(ct, MultiClassKerasClassifier(**FAST)).fit(df, yb)
+    clf = MultiClassKerasClassifier(hidden_layer_sizes=(8,), epochs=30, learning_rate=0.05, random_state=0)
+    pipe = make_pipeline(ct, clf).fit(df, yb)
     assert pipe[-1].n_features_in_ == 7
-    assert pipe.score(df, yb) > 0.5
+    assert pipe.score(df, yb) > 0.9  # the colour column gives y away
 
 
 def test_dataframe_feature_names_are_checked():

@@ -90,7 +90,10 @@ def test_scikeras_style_complete_model_is_used_as_is():
 def test_sigmoid_over_exclusive_classes_is_refused_naming_softmax():
     def model(meta):
         return keras.Sequential(
-            [keras.Input((meta["n_features_in_"],)), keras.layers.Dense(meta["n_classes_"], activation="sigmoid")]
+            [
+                keras.Input((meta["n_features_in_"],)),
+                keras.layers.Dense(meta["n_classes_"], activation="sigmoid"),
+            ]
         )
 
     X, _, y, _ = learnable()
@@ -101,7 +104,10 @@ def test_sigmoid_over_exclusive_classes_is_refused_naming_softmax():
 def test_softmax_over_independent_labels_is_refused_naming_sigmoid():
     def model(meta):
         return keras.Sequential(
-            [keras.Input((meta["n_features_in_"],)), keras.layers.Dense(meta["n_classes_"], activation="softmax")]
+            [
+                keras.Input((meta["n_features_in_"],)),
+                keras.layers.Dense(meta["n_classes_"], activation="softmax"),
+            ]
         )
 
     X, _, _, Y = learnable()
@@ -111,7 +117,9 @@ def test_softmax_over_independent_labels_is_refused_naming_sigmoid():
 
 def test_complete_model_with_wrong_unit_count_is_refused():
     def model(meta):
-        return keras.Sequential([keras.Input((meta["n_features_in_"],)), keras.layers.Dense(5, activation="sigmoid")])
+        return keras.Sequential(
+            [keras.Input((meta["n_features_in_"],)), keras.layers.Dense(5, activation="sigmoid")]
+        )
 
     X, _, _, Y = learnable()
     with pytest.raises(ValueError, match="5 units"):
@@ -120,7 +128,9 @@ def test_complete_model_with_wrong_unit_count_is_refused():
 
 def test_binary_complete_model_with_two_softmax_units_is_accepted():
     def model(meta):
-        return keras.Sequential([keras.Input((meta["n_features_in_"],)), keras.layers.Dense(2, activation="softmax")])
+        return keras.Sequential(
+            [keras.Input((meta["n_features_in_"],)), keras.layers.Dense(2, activation="softmax")]
+        )
 
     X, yb, _, _ = learnable()
     clf = MultiClassKerasClassifier(model, epochs=2, random_state=0).fit(X, yb)
@@ -176,4 +186,3 @@ def test_multi_output_heads_get_per_head_losses_and_weights():
     assert {"output_0_loss", "output_1_loss", "output_0_accuracy", "output_1_accuracy"} <= set(clf.history_)
     with pytest.raises(ValueError, match="one loss per output"):
         MultiClassKerasClassifier(loss=["auto"], **FAST).fit(X, Y)
-

@@ -14,7 +14,12 @@ MC, ML = "multiclass", "multilabel"
 
 @pytest.mark.parametrize(
     "y",
-    [np.array([0, 1] * 10), np.array(["no", "yes"] * 10), np.array([True, False] * 10), np.array([-1, 1] * 10)],
+    [
+        np.array([0, 1] * 10),
+        np.array(["no", "yes"] * 10),
+        np.array([True, False] * 10),
+        np.array([-1, 1] * 10),
+    ],
     ids=["ints", "strings", "bools", "minus-one-one"],
 )
 def test_two_classes_of_any_label_type_is_binary(y):

@@ -11,7 +11,9 @@ from ._helpers import FAST, learnable
 
 def test_epochs_batch_size_and_verbose_reach_keras(capsys):
     X, yb, _, _ = learnable()
-    clf = MultiClassKerasClassifier(hidden_layer_sizes=(4,), epochs=4, batch_size=40, verbose=1, random_state=0)
+    clf = MultiClassKerasClassifier(
+        hidden_layer_sizes=(4,), epochs=4, batch_size=40, verbose=1, random_state=0
+    )
     clf.fit(X, yb)
     assert len(clf.history_["loss"]) == 4
     out = capsys.readouterr().out
@@ -22,7 +24,9 @@ def test_epochs_batch_size_and_verbose_reach_keras(capsys):
 
 def test_learning_rate_and_routed_optimizer_params():
     X, yb, _, _ = learnable()
-    clf = MultiClassKerasClassifier(optimizer="sgd", learning_rate=0.05, optimizer__momentum=0.9, **FAST).fit(X, yb)
+    clf = MultiClassKerasClassifier(optimizer="sgd", learning_rate=0.05, optimizer__momentum=0.9, **FAST).fit(
+        X, yb
+    )
     opt = clf._network_.train_model.optimizer
     assert isinstance(opt, keras.optimizers.SGD)
     assert float(opt.learning_rate) == pytest.approx(0.05) and opt.momentum == 0.9
@@ -38,9 +42,16 @@ def test_optimizer_object_is_copied_not_reused():
 
 def test_early_stopping_holds_out_data_and_restores_best_weights():
     X, yb, _, _ = learnable(200)
+    flip = np.random.RandomState(0).rand(200) < 0.3
+    yb = np.where(flip, 1 - yb, yb)  # noisy labels: a big network overfits them
     clf = MultiClassKerasClassifier(
-        hidden_layer_sizes=(8,), epochs=200, learning_rate=0.05, early_stopping=True,
-        validation_fraction=0.2, n_iter_no_change=3, random_state=0,
+        hidden_layer_sizes=(128,),
+        epochs=200,
+        learning_rate=0.05,
+        early_stopping=True,
+        validation_fraction=0.2,
+        n_iter_no_change=3,
+        random_state=0,
     ).fit(X, yb)
     val = clf.history_["val_loss"]
     assert len(val) < 200  # stopped early
