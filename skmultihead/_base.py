@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numbers
+import os
 import random
 from contextlib import contextmanager
 
+import joblib
 import keras
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
@@ -14,9 +16,13 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import _check_sample_weight, check_consistent_length, check_is_fitted
 
-from . import _data, _heads, _network, _persist
+from . import _cache, _data, _heads, _network, _persist
 from ._targets import FORM_COLUMNS, MULTILABEL, infer_targets
-from ._thresholds import check_threshold_param, resolve_thresholds
+from ._thresholds import OBJECTIVES, check_threshold_param, resolve_thresholds, tune_thresholds
+
+# threshold="auto" holds out validation_fraction of the data when that gives
+# at least this many rows; with fewer it tunes on out-of-fold predictions.
+AUTO_MIN_HOLDOUT = 100
 
 ROUTING_PREFIXES = ("model__", "optimizer__", "loss__", "fit__")
 
@@ -89,6 +95,8 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
         "class_weight": [None, dict, list, StrOptions({"balanced"})],
         "threshold": [Interval(numbers.Real, 0, 1, closed="both"), "array-like", StrOptions({"auto"})],
+        "threshold_objective": [StrOptions(set(OBJECTIVES)), callable],
+        "memory": [None, str, os.PathLike, joblib.Memory],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
@@ -115,6 +123,8 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         n_iter_no_change=10,
         class_weight=None,
         threshold=0.5,
+        threshold_objective="f1",
+        memory=None,
         random_state=None,
         verbose=0,
         warm_start=False,
@@ -138,6 +148,8 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.class_weight = class_weight
         self.threshold = threshold
+        self.threshold_objective = threshold_objective
+        self.memory = memory
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
@@ -246,7 +258,6 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             spec = self._spec_
         else:
             spec = infer_targets(_with_classes(y, classes, self._estimator_kind), self._estimator_kind)
-        check_threshold_param(self.threshold)
         if not isinstance(self.threshold, str):
             resolve_thresholds(self.threshold, spec.n_thresholds)
         targets = spec.encode(y)
@@ -256,30 +267,66 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
                 raise ValueError("All sample weights are zero; at least one must be positive.")
         weights, pos_weight = self._class_weights(spec, targets, sample_weight)
 
-        with _seeded(self.random_state):
-            if keep:
-                network = self._network_
-                pos_weight = self._pos_weight_
-            else:
-                network = self._build_network(X, spec)
-            if not network.train_model.compiled:
-                self._compile(network, spec, pos_weight)
-            fit_targets = _fit_targets(network, targets)
-            history = self._train(network, X, fit_targets, weights, spec, epochs)
+        key = None if keep else _cache.key_for(self, X, y, sample_weight)
+        with _cache.slot(key, self.memory) as slot:
+            if slot.state is not None:
+                self._import_state(slot.state)
+                return
+            with _seeded(self.random_state):
+                if keep:
+                    network = self._network_
+                    pos_weight = self._pos_weight_
+                else:
+                    network = self._build_network(X, spec)
+                if not network.train_model.compiled:
+                    self._compile(network, spec, pos_weight)
+                history, holdout = self._train(network, X, targets, weights, spec, epochs)
+                if holdout is None and self.threshold == "auto" and not keep:
+                    holdout = self._out_of_fold_holdout(X, spec, targets, weights, pos_weight, epochs)
 
-        self._spec_ = spec
-        self._network_ = network
-        self._pos_weight_ = pos_weight
-        self.model_ = network.proba_model
-        self.task_ = spec.task
-        self.classes_ = spec.public_classes()
-        self.n_outputs_ = spec.n_outputs
-        if keep and hasattr(self, "history_"):
-            merged = {k: list(v) for k, v in self.history_.items()}
-            for k, v in history.items():
-                merged.setdefault(k, []).extend(v)
-            history = merged
-        self.history_ = history
+            if keep and hasattr(self, "history_"):
+                merged = {k: list(v) for k, v in self.history_.items()}
+                for k, v in history.items():
+                    merged.setdefault(k, []).extend(v)
+                history = merged
+            self._spec_ = spec
+            self._network_ = network
+            self._pos_weight_ = pos_weight
+            self.model_ = network.proba_model
+            self.task_ = spec.task
+            self.classes_ = spec.public_classes()
+            self.n_outputs_ = spec.n_outputs
+            self.history_ = history
+            self._holdout_ = holdout
+            self._tuned_ = {}
+            slot.store(self._export_state())
+
+    # What a fit learned; n_features_in_ and feature_names_in_ are not in it:
+    # they come from this fit's own X (a cached fit may have seen a DataFrame).
+    _STATE_ATTRS = (
+        "_spec_",
+        "_pos_weight_",
+        "task_",
+        "classes_",
+        "n_outputs_",
+        "history_",
+        "_holdout_",
+    )
+
+    def _export_state(self) -> dict:
+        """What a fit learned, as plain data (the network in .keras bytes)."""
+        state = {k: getattr(self, k) for k in self._STATE_ATTRS if hasattr(self, k)}
+        net = self._network_
+        state["_network_"] = (_persist.model_to_bytes(net.train_model), net.heads, net.from_logits)
+        return state
+
+    def _import_state(self, state: dict) -> None:
+        state = dict(state)
+        data, heads, from_logits = state.pop("_network_")
+        vars(self).update(state)
+        self._network_ = _network.from_bytes(data, heads, from_logits)
+        self.model_ = self._network_.proba_model
+        self._tuned_ = {}
 
     def _meta(self, X, spec) -> dict:
         return {
@@ -417,21 +464,32 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             out.append(base * sample_weight if sample_weight is not None else base)
         return out, pos_weight
 
-    def _train(self, network, X, targets, weights, spec, epochs) -> dict:
+    def _train(self, network, X, targets, weights, spec, epochs):
+        """Fit the network; return the history and the held-out data, if any.
+
+        Data is held out for early stopping, and for ``threshold="auto"``
+        when there is enough of it (else thresholds are tuned out of fold).
+        """
         callbacks = [keras.callbacks.History()]
         guard = _StopOnNonFinite()
         callbacks.append(guard)
         stopper = None
         validation = None
+        holdout = None
         X_train, y_train, w_train = X, targets, weights
-        if self.early_stopping:
+        n_val = int(np.ceil(self.validation_fraction * X.shape[0]))
+        tune = self.threshold == "auto" and spec.n_thresholds > 0 and n_val >= AUTO_MIN_HOLDOUT
+        if self.early_stopping or tune:
             train_idx, val_idx = self._split(X.shape[0], spec, targets)
             X_train, X_val = X[train_idx], X[val_idx]
             y_train = [t[train_idx] for t in targets]
             y_val = [t[val_idx] for t in targets]
             w_train = None if weights is None else [w[train_idx] for w in weights]
             w_val = None if weights is None else [w[val_idx] for w in weights]
-            validation = (X_val, _one(y_val), _one(w_val)) if w_val is not None else (X_val, _one(y_val))
+            holdout = (X_val, y_val, w_val)
+        if self.early_stopping:
+            fit_val = _fit_targets(network, y_val)
+            validation = (X_val, _one(fit_val), _one(w_val)) if w_val is not None else (X_val, _one(fit_val))
             stopper = keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=self.n_iter_no_change, restore_best_weights=True
             )
@@ -442,17 +500,16 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
                     f"callbacks must hold keras.callbacks.Callback objects; got {type(cb).__name__}."
                 )
             callbacks.append(cb)
-        fit_kwargs = self._routed("fit__")
         network.train_model.fit(
             X_train,
-            _one(y_train),
+            _one(_fit_targets(network, y_train)),
             sample_weight=_one(w_train),
             validation_data=validation,
             epochs=epochs,
             batch_size=self.batch_size,
             verbose=self.verbose,
             callbacks=callbacks,
-            **fit_kwargs,
+            **self._routed("fit__"),
         )
         if guard.bad_epoch is not None:
             raise TrainingDivergedError(
@@ -463,7 +520,39 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             )
         if stopper is not None and stopper.best_weights is not None:
             network.train_model.set_weights(stopper.best_weights)
-        return {k: [float(v) for v in vals] for k, vals in callbacks[0].history.items()}
+        history = {k: [float(v) for v in vals] for k, vals in callbacks[0].history.items()}
+        if holdout is not None and spec.n_thresholds > 0:
+            X_val, y_val, w_val = holdout
+            proba = _thresholded(spec, _spec_outputs(network, spec, X_val, self.batch_size))
+            holdout = (_thresholded(spec, y_val), proba, None if w_val is None else w_val[0])
+        else:
+            holdout = None
+        return history, holdout
+
+    def _out_of_fold_holdout(self, X, spec, targets, weights, pos_weight, epochs):
+        """Held-out probabilities from 3 extra networks, for small data sets."""
+        from sklearn.model_selection import KFold
+
+        n = X.shape[0]
+        if n < 3:
+            raise ValueError(f"threshold='auto' needs at least 3 samples to tune on; got {n}.")
+        proba = np.zeros((n, spec.n_thresholds))
+        kfold = KFold(
+            3, shuffle=True, random_state=self.random_state if isinstance(self.random_state, int) else 0
+        )
+        for train_idx, test_idx in kfold.split(np.arange(n)):
+            net = self._build_network(X, spec)
+            self._compile(net, spec, pos_weight)
+            net.train_model.fit(
+                X[train_idx],
+                _one(_fit_targets(net, [t[train_idx] for t in targets])),
+                sample_weight=None if weights is None else _one([w[train_idx] for w in weights]),
+                epochs=epochs,
+                batch_size=self.batch_size,
+                verbose=0,
+            )
+            proba[test_idx] = _thresholded(spec, _spec_outputs(net, spec, X[test_idx], self.batch_size))
+        return _thresholded(spec, targets), proba, None if weights is None else weights[0]
 
     def _split(self, n, spec, targets):
         n_val = int(np.ceil(self.validation_fraction * n))
@@ -490,12 +579,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
     def _outputs(self, X) -> list:
         check_is_fitted(self)
         X = _data.check_X(self, X, reset=False)
-        outputs = _data.forward(self.model_, X, self.batch_size)
-        # A binary task may run through a 2-unit softmax of a user's model.
-        return [
-            out[:, 1:2] if want.kind == "binary" and have.kind == "multiclass" else out
-            for want, have, out in zip(self._spec_.heads, self._network_.heads, outputs)
-        ]
+        return _spec_outputs(self._network_, self._spec_, X, self.batch_size)
 
     def predict_proba(self, X):
         """Probabilities: (n, 2) binary, (n, C) multiclass, (n, L) multi-label,
@@ -516,9 +600,25 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         return self._spec_.score(y, y_pred, sample_weight)
 
     def _thresholds(self):
-        return resolve_thresholds(
-            self.threshold, self._spec_.n_thresholds, getattr(self, "_tuned_thresholds_", None)
-        )
+        tuned = None
+        if isinstance(self.threshold, str) and self._spec_.n_thresholds:
+            tuned = self._tuned_thresholds()
+        return resolve_thresholds(self.threshold, self._spec_.n_thresholds, tuned)
+
+    def _tuned_thresholds(self):
+        holdout = getattr(self, "_holdout_", None)
+        if holdout is None:
+            raise ValueError(
+                "threshold='auto' tunes on data held out at fit, and this estimator "
+                "was fitted without any (threshold was not 'auto' and early_stopping "
+                "was off). Refit with threshold='auto'."
+            )
+        objective = self.threshold_objective
+        key = objective if isinstance(objective, str) else id(objective)
+        if key not in self._tuned_:
+            y_true, proba, weights = holdout
+            self._tuned_[key] = tune_thresholds(y_true, proba, objective, weights)
+        return self._tuned_[key]
 
     @property
     def thresholds_(self):
@@ -550,13 +650,8 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         if data is not None:
             # A pickle runs code on load anyway, so Keras's safe mode adds
             # nothing here; skmultihead.load keeps it on.
-            train_model = _persist.model_from_bytes(data, safe_mode=False)
-            if from_logits:
-                network = _network.wrap_logits(train_model, heads)
-            else:
-                network = _network.Network(train_model, train_model, heads, False)
-            self._network_ = network
-            self.model_ = network.proba_model
+            self._network_ = _network.from_bytes(data, heads, from_logits, safe_mode=False)
+            self.model_ = self._network_.proba_model
 
 
 # ---------------------------------------------------------------------------
@@ -578,6 +673,26 @@ def _with_classes(y, classes, kind):
     if kind == MULTILABEL:
         return [list(classes)] if _is_label_collections(y) else y
     return np.asarray(classes) if np.ndim(y) == 1 else y
+
+
+def _spec_outputs(network, spec, X, batch_size) -> list:
+    """Per-head probabilities in the layout of the task's heads."""
+    outputs = _data.forward(network.proba_model, X, batch_size)
+    # A binary task may run through a 2-unit softmax of a user's model.
+    return [
+        out[:, 1:2] if want.kind == "binary" and have.kind == "multiclass" else out
+        for want, have, out in zip(spec.heads, network.heads, outputs)
+    ]
+
+
+def _thresholded(spec, arrays: list) -> np.ndarray:
+    """The columns that thresholds apply to: (n, n_thresholds)."""
+    cols = [
+        np.asarray(a, dtype=np.float64).reshape(len(a), -1)
+        for h, a in zip(spec.heads, arrays)
+        if h.thresholded
+    ]
+    return np.column_stack(cols)
 
 
 def _one(items):

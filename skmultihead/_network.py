@@ -228,5 +228,15 @@ def wrap_logits(train_model: keras.Model, heads: list) -> Network:
     return Network(train_model, proba_model, heads, from_logits=True)
 
 
+def from_bytes(data: bytes, heads: list, from_logits: bool, safe_mode: bool = True) -> Network:
+    """A network from its training model saved in .keras format."""
+    from ._persist import model_from_bytes
+
+    train_model = model_from_bytes(data, safe_mode=safe_mode)
+    if from_logits:
+        return wrap_logits(train_model, heads)
+    return Network(train_model, train_model, heads, False)
+
+
 def _single(tensors: list):
     return tensors[0] if len(tensors) == 1 else tensors
