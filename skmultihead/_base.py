@@ -630,6 +630,19 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             )
         return self._thresholds()
 
+    # ---- saving -----------------------------------------------------------
+    def save(self, path) -> None:
+        """Write the fitted estimator to ``path`` in a format with no pickle.
+
+        The file is a zip archive: hyper-parameters and target metadata as
+        JSON, the network in Keras's ``.keras`` format, and a format version.
+        Read it back with :func:`skmultihead.load`. Parameters that are Python
+        functions (a model-building function, say) cannot be stored safely; the
+        loaded estimator predicts with the saved network, and says what the
+        parameter was if it is refit.
+        """
+        _persist.save_estimator(self, path)
+
     # ---- pickling ---------------------------------------------------------
     def __getstate__(self):
         state = super().__getstate__()

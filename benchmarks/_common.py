@@ -1,0 +1,57 @@
+"""Shared helpers for the benchmarks: data sets and timing."""
+
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+DATASETS = Path(os.environ.get("SKMULTIHEAD_DATASETS", Path(__file__).resolve().parents[2] / "shared" / "datasets"))
+
+
+def load(name: str):
+    """(X_train, X_test, Y_train, Y_test) for a data set of ../shared/datasets.
+
+    Exits cleanly (status 0, with a message) when the data is not there.
+    """
+    path = DATASETS / f"{name}.npz"
+    if not path.exists():
+        print(f"skipped: {path} not found (set SKMULTIHEAD_DATASETS to its folder)")
+        sys.exit(0)
+    z = np.load(path)
+    if "X" in z:
+        X = z["X"].astype(np.float32)
+    else:
+        import scipy.sparse as sp
+
+        X = sp.csr_matrix((z["X_data"], z["X_indices"], z["X_indptr"]), shape=tuple(z["X_shape"]))
+        X = X.astype(np.float32)
+    Y = z["Y"].astype(np.int64)
+    if name == "yeast":  # the conventional split
+        return X[:1500], X[1500:], Y[:1500], Y[1500:]
+    from sklearn.model_selection import train_test_split
+
+    return train_test_split(X, Y, test_size=0.3, random_state=0)
+
+
+def machine() -> str:
+    import keras
+    import sklearn
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    return (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"{'GPU: ' + str(len(gpus)) if gpus else 'CPU only'}; Python {platform.python_version()}, "
+        f"TensorFlow {tf.__version__}, Keras {keras.__version__}, scikit-learn {sklearn.__version__}"
+    )
+
+
+def timed(fn, *args, **kwargs):
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return time.perf_counter() - start, out

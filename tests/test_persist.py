@@ -1,0 +1,167 @@
+"""Pickle, cloudpickle, and the safe save/load format."""
+
+import json
+import pickle
+import zipfile
+
+import cloudpickle
+import keras
+import numpy as np
+import pytest
+
+import skmultihead
+from skmultihead import MultiClassKerasClassifier, MultiLabelKerasClassifier
+
+from ._helpers import FAST, learnable
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X, yb, y3, Y = learnable()
+    Ymo = np.column_stack([np.where(yb, "yes", "no"), y3])
+    return X, [
+        (MultiClassKerasClassifier(**FAST).fit(X, np.where(yb, "spam", "ham")), np.where(yb, "spam", "ham")),
+        (MultiClassKerasClassifier(**FAST).fit(X, y3), y3),
+        (MultiLabelKerasClassifier(threshold=[0.3, 0.5, 0.7], **FAST).fit(X, Y), Y),
+        (MultiClassKerasClassifier(**FAST).fit(X, Ymo), Ymo),
+    ]
+
+
+def _same_answers(a, b, X):
+    pa, pb = a.predict_proba(X), b.predict_proba(X)
+    for x, y in zip(pa if isinstance(pa, list) else [pa], pb if isinstance(pb, list) else [pb]):
+        np.testing.assert_array_equal(x, y)
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+    assert a.task_ == b.task_
+
+
+@pytest.mark.parametrize("dumps", [pickle.dumps, cloudpickle.dumps], ids=["pickle", "cloudpickle"])
+def test_fitted_estimators_pickle_with_identical_answers(fitted, dumps):
+    X, models = fitted
+    for est, _ in models:
+        _same_answers(est, pickle.loads(dumps(est)), X)
+
+
+def test_pickle_holds_the_network_in_keras_format_and_is_small(fitted):
+    X, models = fitted
+    est = models[1][0]
+    state = est.__getstate__()
+    assert "_network_" not in state and "model_" not in state
+    assert state["_network_keras_"][:2] == b"PK"  # a .keras (zip) file
+    assert len(pickle.dumps(est)) < 200_000
+
+
+@pytest.mark.parametrize("index", [0, 1, 2, 3])
+def test_save_and_load_round_trip(fitted, tmp_path, index):
+    X, models = fitted
+    est, y = models[index]
+    path = tmp_path / "model.skmh"
+    est.save(path)
+    loaded = skmultihead.load(path)
+    _same_answers(est, loaded, X)
+    assert loaded.get_params()["threshold"] == est.get_params()["threshold"]
+    assert loaded.score(X, y) == est.score(X, y)
+    with zipfile.ZipFile(path) as zf:
+        assert sorted(zf.namelist()) == ["model.keras", "skmultihead.json"]
+        meta = json.loads(zf.read("skmultihead.json"))
+    assert meta["format_version"] == 1 and meta["class"] == type(est).__name__
+
+
+def test_loaded_estimator_refits(fitted, tmp_path):
+    X, models = fitted
+    est, y = models[1]
+    est.save(tmp_path / "m")
+    loaded = skmultihead.load(tmp_path / "m")
+    loaded.fit(X, y)
+    assert loaded.predict(X).shape == (len(X),)
+
+
+def test_python_function_params_are_named_not_stored(tmp_path):
+    def trunk(meta):
+        inp = keras.Input((meta["n_features_in_"],))
+        return keras.Model(inp, keras.layers.Dense(4)(inp))
+
+    X, yb, _, _ = learnable()
+    est = MultiClassKerasClassifier(trunk, epochs=1, random_state=0).fit(X, yb)
+    est.save(tmp_path / "m")
+    loaded = skmultihead.load(tmp_path / "m")
+    np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
+    assert "trunk" in loaded.model and loaded.model.startswith("<not saved")
+    with pytest.raises(ValueError, match="'model' parameter"):
+        loaded.fit(X, yb)
+
+
+def test_keras_objects_in_params_survive(tmp_path):
+    X, _, _, Y = learnable()
+    est = MultiLabelKerasClassifier(
+        loss=keras.losses.BinaryFocalCrossentropy(gamma=3.0), optimizer=keras.optimizers.SGD(0.1), **FAST
+    ).fit(X, Y)
+    est.save(tmp_path / "m")
+    loaded = skmultihead.load(tmp_path / "m")
+    assert isinstance(loaded.loss, keras.losses.BinaryFocalCrossentropy) and loaded.loss.gamma == 3.0
+    assert isinstance(loaded.optimizer, keras.optimizers.SGD)
+
+
+def test_lambda_layer_refused_in_safe_mode(tmp_path):
+    def trunk(meta):
+        inp = keras.Input((meta["n_features_in_"],))
+        return keras.Model(inp, keras.layers.Lambda(lambda t: t * 2.0)(inp))
+
+    X, yb, _, _ = learnable()
+    est = MultiClassKerasClassifier(trunk, epochs=1, random_state=0).fit(X, yb)
+    est.save(tmp_path / "m")
+    with pytest.raises(ValueError, match="safe_mode=False"):
+        skmultihead.load(tmp_path / "m")
+    trusted = skmultihead.load(tmp_path / "m", safe_mode=False)
+    np.testing.assert_allclose(trusted.predict_proba(X), est.predict_proba(X), rtol=1e-6)
+
+
+@keras.saving.register_keras_serializable(package="tests")
+class Doubling(keras.layers.Layer):
+    def call(self, x):
+        return x * 2.0
+
+
+def test_registered_custom_layers_load(tmp_path):
+    def trunk(meta):
+        inp = keras.Input((meta["n_features_in_"],))
+        return keras.Model(inp, Doubling()(inp))
+
+    X, yb, _, _ = learnable()
+    est = MultiClassKerasClassifier(trunk, epochs=1, random_state=0).fit(X, yb)
+    est.save(tmp_path / "m")
+    np.testing.assert_array_equal(skmultihead.load(tmp_path / "m").predict_proba(X), est.predict_proba(X))
+
+
+def test_truncated_foreign_and_newer_files_get_clear_errors(fitted, tmp_path):
+    _, models = fitted
+    good = tmp_path / "good"
+    models[1][0].save(good)
+    data = good.read_bytes()
+    (tmp_path / "truncated").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="not a skmultihead model file"):
+        skmultihead.load(tmp_path / "truncated")
+    (tmp_path / "foreign").write_bytes(b"hello world")
+    with pytest.raises(ValueError, match="not a skmultihead model file"):
+        skmultihead.load(tmp_path / "foreign")
+    with zipfile.ZipFile(tmp_path / "other.zip", "w") as zf:
+        zf.writestr("readme.txt", "hi")
+    with pytest.raises(ValueError, match="lacks"):
+        skmultihead.load(tmp_path / "other.zip")
+    with zipfile.ZipFile(good) as zf:
+        meta = json.loads(zf.read("skmultihead.json"))
+        model = zf.read("model.keras")
+    meta["format_version"] = 99
+    with zipfile.ZipFile(tmp_path / "newer", "w") as zf:
+        zf.writestr("skmultihead.json", json.dumps(meta))
+        zf.writestr("model.keras", model)
+    with pytest.raises(ValueError, match="Upgrade skmultihead"):
+        skmultihead.load(tmp_path / "newer")
+
+
+def test_save_needs_a_fitted_estimator(tmp_path):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        MultiClassKerasClassifier().save(tmp_path / "m")
+    assert not (tmp_path / "m").exists()
