@@ -10,7 +10,9 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-DATASETS = Path(os.environ.get("SKMULTIHEAD_DATASETS", Path(__file__).resolve().parents[2] / "shared" / "datasets"))
+DATASETS = Path(
+    os.environ.get("SKMULTIHEAD_DATASETS", Path(__file__).resolve().parents[2] / "shared" / "datasets")
+)
 
 
 def load(name: str):

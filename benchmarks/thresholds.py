@@ -43,9 +43,14 @@ def search_cost(X, Y, epochs):
             _cache.clear()
             with tempfile.TemporaryDirectory() as memory:
                 est = MultiLabelKerasClassifier(
-                    hidden_layer_sizes=(256,), epochs=epochs, random_state=seed, memory=memory if n_jobs > 1 else None
+                    hidden_layer_sizes=(256,),
+                    epochs=epochs,
+                    random_state=seed,
+                    memory=memory if n_jobs > 1 else None,
                 )
-                search = GridSearchCV(est, {"threshold": grid}, cv=KFold(3), scoring="f1_micro", n_jobs=n_jobs)
+                search = GridSearchCV(
+                    est, {"threshold": grid}, cv=KFold(3), scoring="f1_micro", n_jobs=n_jobs
+                )
                 times[len(grid)], _ = timed(search.fit, X, Y)
         ratios[n_jobs] = times[8] / times[1]
         print(f"| {n_jobs} | {times[1]:.1f} | {times[8]:.1f} | {ratios[n_jobs]:.2f} |")
@@ -53,7 +58,9 @@ def search_cost(X, Y, epochs):
 
 
 def f1s(Y, pred):
-    return f1_score(Y, pred, average="macro", zero_division=0), f1_score(Y, pred, average="micro", zero_division=0)
+    return f1_score(Y, pred, average="macro", zero_division=0), f1_score(
+        Y, pred, average="micro", zero_division=0
+    )
 
 
 def quality(name, epochs):
@@ -62,15 +69,22 @@ def quality(name, epochs):
     ours = dict(hidden_layer_sizes=(256,), epochs=epochs, early_stopping=True, random_state=0)
     half = make_pipeline(StandardScaler(), MultiLabelKerasClassifier(**ours)).fit(X_tr, Y_tr)
     rows.append(("skmultihead, threshold 0.5", f1s(Y_te, half.predict(X_te))))
-    auto = make_pipeline(StandardScaler(), MultiLabelKerasClassifier(threshold="auto", **ours)).fit(X_tr, Y_tr)
+    auto = make_pipeline(StandardScaler(), MultiLabelKerasClassifier(threshold="auto", **ours)).fit(
+        X_tr, Y_tr
+    )
     rows.append(('skmultihead, threshold="auto" (per label, F1)', f1s(Y_te, auto.predict(X_te))))
     grid = {"multilabelkerasclassifier__threshold": list(np.round(np.arange(0.1, 0.61, 0.05), 2))}
     search = GridSearchCV(
-        make_pipeline(StandardScaler(), MultiLabelKerasClassifier(**ours)), grid, cv=KFold(3), scoring="f1_micro"
+        make_pipeline(StandardScaler(), MultiLabelKerasClassifier(**ours)),
+        grid,
+        cv=KFold(3),
+        scoring="f1_micro",
     ).fit(X_tr, Y_tr)
     best = search.best_params_["multilabelkerasclassifier__threshold"]
     rows.append((f"skmultihead, GridSearchCV global threshold ({best})", f1s(Y_te, search.predict(X_te))))
-    mlp = make_pipeline(StandardScaler(), MLPClassifier((256,), early_stopping=True, max_iter=500, random_state=0))
+    mlp = make_pipeline(
+        StandardScaler(), MLPClassifier((256,), early_stopping=True, max_iter=500, random_state=0)
+    )
     rows.append(("sklearn MLPClassifier(256), 0.5", f1s(Y_te, mlp.fit(X_tr, Y_tr).predict(X_te))))
     ovr = make_pipeline(StandardScaler(), OneVsRestClassifier(LogisticRegression(max_iter=2000)))
     rows.append(("one-vs-rest logistic regression, 0.5", f1s(Y_te, ovr.fit(X_tr, Y_tr).predict(X_te))))

@@ -6,7 +6,6 @@ from .multiclass import MultiClassKerasClassifier
 from .multilabel import MultiLabelKerasClassifier
 
 
-
 def load(path, *, safe_mode: bool = True):
     """Read an estimator written by ``save``, without unpickling anything.
 

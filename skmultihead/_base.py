@@ -262,7 +262,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             resolve_thresholds(self.threshold, spec.n_thresholds)
         targets = spec.encode(y)
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32)
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32, ensure_non_negative=True)
             if not np.any(sample_weight > 0):
                 raise ValueError("All sample weights are zero; at least one must be positive.")
         weights, pos_weight = self._class_weights(spec, targets, sample_weight)

@@ -46,6 +46,15 @@ _META = "skmultihead.json"
 _MODEL = "model.keras"
 
 
+_KERAS_OBJECTS = (
+    keras.losses.Loss,
+    keras.optimizers.Optimizer,
+    keras.optimizers.schedules.LearningRateSchedule,
+    keras.metrics.Metric,
+    keras.layers.Layer,  # keras.Model included
+)
+
+
 def _param_to_json(name, value):
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
@@ -58,10 +67,11 @@ def _param_to_json(name, value):
         return {"__dict__": [[_param_to_json(name, k), _param_to_json(name, v)] for k, v in value.items()]}
     if isinstance(value, np.ndarray):
         return {"__array__": value.tolist(), "dtype": value.dtype.str}
-    try:
-        return {"__keras__": keras.saving.serialize_keras_object(value)}
-    except Exception:
-        pass
+    if isinstance(value, _KERAS_OBJECTS):
+        try:
+            return {"__keras__": keras.saving.serialize_keras_object(value)}
+        except Exception:  # an object without a config: named, not stored
+            pass
     where = f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', type(value).__name__)}"
     return {"__not_saved__": where}
 
@@ -216,7 +226,11 @@ def load_estimator(path, safe_mode: bool = True):
     est._holdout_ = (
         None
         if h is None
-        else (np.array(h["y"]), np.array(h["proba"]), None if h["weights"] is None else np.array(h["weights"]))
+        else (
+            np.array(h["y"]),
+            np.array(h["proba"]),
+            None if h["weights"] is None else np.array(h["weights"]),
+        )
     )
     est._tuned_ = {}
     est._network_ = network

@@ -194,7 +194,9 @@ class TargetSpec:
                 dtype=float,
             )
         elif self.form == FORM_LABELS:
-            hits = (_as_1d(y) == y_pred).astype(float)
+            y = _as_1d(y)
+            _check_label_type(self.classes[0], y)
+            hits = (y == y_pred).astype(float)
         else:
             by_column = self.form in (FORM_COLUMNS, FORM_BINARY_COLUMNS)
             y_true = _as_2d_object(y) if by_column else _dense_2d(y)
@@ -569,8 +571,35 @@ def _check_onehot(y) -> None:
         raise ValueError("y must be one-hot like at fit: exactly one 1 per row.")
 
 
+def _label_kind(values: np.ndarray) -> str:
+    values = np.asarray(values)
+    if values.dtype.kind in "biuf":
+        return "numbers"
+    if values.dtype.kind in "US":
+        return "strings"
+    first = next(iter(values.ravel()), None)
+    return (
+        "strings" if isinstance(first, str) else "numbers" if isinstance(first, numbers.Number) else "other"
+    )
+
+
+def _check_label_type(classes: np.ndarray, values: np.ndarray) -> None:
+    """Labels compared with the fitted classes must be of the same kind.
+
+    Unseen labels of the right kind are legitimate (a rare class missing from
+    a fold) and simply count as wrong; ints against strings are a mistake.
+    """
+    want, got = _label_kind(classes), _label_kind(values)
+    if "other" not in (want, got) and want != got:
+        raise TypeError(
+            f"y holds {got} but the estimator was fitted on {want} "
+            f"(classes {list(classes)[:5]}). Pass labels of the type used at fit."
+        )
+
+
 def _lookup(classes: np.ndarray, values: np.ndarray, where: str = "y") -> np.ndarray:
     """Indices of ``values`` in the sorted ``classes``; unknown labels raise."""
+    _check_label_type(classes, values)
     try:
         idx = np.searchsorted(classes, values)
     except TypeError as exc:
