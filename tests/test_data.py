@@ -24,7 +24,9 @@ def test_sparse_and_dense_give_the_same_predictions(container):
     X, Y = sparse_problem()
     on_sparse = MultiLabelKerasClassifier(**FAST).fit(container(X), Y)
     on_dense = MultiLabelKerasClassifier(**FAST).fit(X.toarray(), Y)
-    np.testing.assert_allclose(on_sparse.predict_proba(container(X)), on_dense.predict_proba(X.toarray()), atol=1e-5)
+    np.testing.assert_allclose(
+        on_sparse.predict_proba(container(X)), on_dense.predict_proba(X.toarray()), atol=1e-5
+    )
     np.testing.assert_allclose(on_sparse.predict_proba(X.toarray()), on_sparse.predict_proba(X), atol=1e-6)
     assert on_sparse.score(container(X), Y) == pytest.approx(on_dense.score(X.toarray(), Y), abs=0.02)
 

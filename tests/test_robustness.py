@@ -1,0 +1,96 @@
+"""Fits that fail cleanly, concurrency and determinism."""
+
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+from sklearn.model_selection import GridSearchCV, KFold
+
+from skmultihead import MultiClassKerasClassifier, MultiLabelKerasClassifier, _cache
+
+from ._helpers import FAST, learnable
+
+
+class Interrupt(keras.callbacks.Callback):
+    def __init__(self, error):
+        super().__init__()
+        self.error = error
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 1:
+            raise self.error
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt(), RuntimeError("disk full")])
+@pytest.mark.parametrize("warm_start", [False, True])
+def test_interrupted_refit_leaves_the_estimator_as_it_was(error, warm_start):
+    X, _, y3, _ = learnable()
+    clf = MultiClassKerasClassifier(**{**FAST, "epochs": 4}, warm_start=warm_start).fit(X, y3)
+    before_proba = clf.predict_proba(X)
+    before = {k: v for k, v in vars(clf).items() if k.endswith("_")}
+    clf.set_params(callbacks=[Interrupt(error)])
+    with pytest.raises(type(error)):
+        clf.fit(X[:80], (y3[:80] + 1) % 3)
+    assert {k: v for k, v in vars(clf).items() if k.endswith("_")}.keys() == before.keys()
+    assert clf.history_ is before["history_"] and clf.model_ is before["model_"]
+    np.testing.assert_array_equal(clf.predict_proba(X), before_proba)
+
+
+def test_interrupted_first_fit_leaves_the_estimator_unfitted():
+    from sklearn.exceptions import NotFittedError
+
+    X, yb, _, _ = learnable()
+    clf = MultiClassKerasClassifier(**FAST, callbacks=[Interrupt(KeyboardInterrupt())])
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, yb)
+    assert not [k for k in vars(clf) if k.endswith("_")]
+    with pytest.raises(NotFittedError):
+        clf.predict(X)
+
+
+def test_grid_search_n_jobs_2_matches_n_jobs_1():
+    X, _, _, Y = learnable(150)
+    grid = {"hidden_layer_sizes": [(4,), (8,)], "threshold": [0.3, 0.5]}
+    results = []
+    for n_jobs in (1, 2):
+        _cache.clear()
+        search = GridSearchCV(
+            MultiLabelKerasClassifier(epochs=3, random_state=0),
+            grid,
+            cv=KFold(2),
+            scoring="f1_micro",
+            n_jobs=n_jobs,
+        )
+        results.append(search.fit(X, Y).cv_results_["mean_test_score"])
+    np.testing.assert_array_equal(results[0], results[1])
+
+
+def test_same_random_state_gives_the_same_predictions_across_processes(tmp_path):
+    X, _, y3, _ = learnable()
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", y3)
+    code = textwrap.dedent(
+        f"""
+        import os, sys
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+        import numpy as np
+        from skmultihead import MultiClassKerasClassifier
+        X, y = np.load({str(tmp_path / "X.npy")!r}), np.load({str(tmp_path / "y.npy")!r})
+        clf = MultiClassKerasClassifier(hidden_layer_sizes=(8,), epochs=3, random_state=0).fit(X, y)
+        np.save(sys.argv[1], clf.predict_proba(X))
+        """
+    )
+    for i in range(2):
+        out = subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path / f"p{i}.npy")],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert out.returncode == 0, out.stderr[-2000:]
+    here = MultiClassKerasClassifier(**FAST).fit(X, y3).predict_proba(X)
+    np.testing.assert_array_equal(np.load(tmp_path / "p0.npy"), np.load(tmp_path / "p1.npy"))
+    np.testing.assert_array_equal(np.load(tmp_path / "p0.npy"), here)
