@@ -1,0 +1,138 @@
+"""Wrapper cost: fit time against plain Keras, and 1-row prediction latency.
+
+1. fit: MultiLabelKerasClassifier against keras.Model.fit on the same network
+   (Dense(256, relu) -> Dense(L) logits, binary cross-entropy from logits,
+   Adam), data, epochs and batch size; repetitions alternate, the median
+   ratio is reported (target: at most 1.05). Measured without metrics (the
+   wrapper's own cost) and with each side's metrics.
+2. predict_proba on 1 row against keras Model.predict on the same row,
+   scikeras's KerasClassifier.predict_proba and sklearn's MLPClassifier
+   (target: at least 10 times faster than Model.predict).
+
+Run: python benchmarks/overhead.py [--quick]
+"""
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+from _common import machine
+
+import keras
+from skmultihead import MultiLabelKerasClassifier, _cache
+
+
+def plain_keras(X, Y, epochs, batch_size, metrics):
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((X.shape[1],))
+    h = keras.layers.Dense(256, activation="relu")(inp)
+    out = keras.layers.Dense(Y.shape[1])(h)
+    model = keras.Model(inp, out)
+    model.compile(
+        optimizer=keras.optimizers.Adam(),
+        loss=keras.losses.BinaryCrossentropy(from_logits=True),
+        metrics=metrics,
+    )
+    model.fit(X, Y.astype("float32"), epochs=epochs, batch_size=batch_size, verbose=0)
+    return model
+
+
+def ours(X, Y, epochs, batch_size, metrics):
+    _cache.clear()  # each repetition trains (a cached fit would take no time)
+    return MultiLabelKerasClassifier(
+        hidden_layer_sizes=(256,), epochs=epochs, batch_size=batch_size, metrics=metrics, random_state=0
+    ).fit(X, Y)
+
+
+def fit_overhead(X, Y, epochs, batch_size, reps):
+    print("\n## fit: skmultihead against plain Keras\n")
+    print(f"data {X.shape[0]} x {X.shape[1]} dense, {Y.shape[1]} labels; {epochs} epochs, batch {batch_size}; median of {reps}\n")
+    print("| metrics | plain Keras (s) | skmultihead (s) | ratio |")
+    print("|---|---|---|---|")
+    keras_metrics = [keras.metrics.BinaryAccuracy(threshold=0.0), keras.metrics.F1Score(average="micro", threshold=0.5)]
+    results = {}
+    for label, ours_metrics, their_metrics in (
+        ("none (the wrapper's own cost)", [], []),
+        ("each side's defaults", None, keras_metrics),
+    ):
+        plain_keras(X[:256], Y[:256], 1, batch_size, [])  # warm-up: TF's first-use costs
+        ours(X[:256], Y[:256], 1, batch_size, ours_metrics)
+        t_plain, t_ours = [], []
+        for _ in range(reps):
+            t = time.perf_counter()
+            plain_keras(X, Y, epochs, batch_size, [type(m).from_config(m.get_config()) for m in their_metrics])
+            t_plain.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            ours(X, Y, epochs, batch_size, ours_metrics)
+            t_ours.append(time.perf_counter() - t)
+        ratio = statistics.median(o / p for o, p in zip(t_ours, t_plain))
+        results[label] = ratio
+        print(f"| {label} | {statistics.median(t_plain):.2f} | {statistics.median(t_ours):.2f} | {ratio:.3f} |")
+    return results
+
+
+def latency(X, Y, reps):
+    from scikeras.wrappers import KerasClassifier
+    from sklearn.neural_network import MLPClassifier
+
+    print("\n## predict_proba on 1 row\n")
+    clf = MultiLabelKerasClassifier(hidden_layer_sizes=(256,), epochs=1, random_state=0).fit(X, Y)
+    row = X[:1]
+
+    def scikeras_model(meta):
+        m = keras.Sequential(
+            [
+                keras.Input((meta["n_features_in_"],)),
+                keras.layers.Dense(256, activation="relu"),
+                keras.layers.Dense(Y.shape[1], activation="sigmoid"),
+            ]
+        )
+        m.compile(loss="binary_crossentropy", optimizer="adam")
+        return m
+
+    sk = KerasClassifier(scikeras_model, epochs=1, verbose=0).fit(X, Y)
+    mlp = MLPClassifier((256,), max_iter=1).fit(X, Y)
+    candidates = {
+        "skmultihead predict_proba": lambda: clf.predict_proba(row),
+        "keras Model.predict": lambda: clf.model_.predict(row, verbose=0),
+        "scikeras predict_proba": lambda: sk.predict_proba(row),
+        "sklearn MLPClassifier predict_proba": lambda: mlp.predict_proba(row),
+    }
+    times = {}
+    for name, fn in candidates.items():
+        for _ in range(5):
+            fn()  # warm-up
+        samples = []
+        for _ in range(reps):
+            t = time.perf_counter()
+            fn()
+            samples.append(time.perf_counter() - t)
+        times[name] = statistics.median(samples)
+    ours_t = times["skmultihead predict_proba"]
+    print("| method | median (ms) | skmultihead is faster by |")
+    print("|---|---|---|")
+    for name, t in times.items():
+        print(f"| {name} | {t * 1000:.3f} | {t / ours_t:.1f}x |")
+    return times["keras Model.predict"] / ours_t
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    rng = np.random.RandomState(0)
+    n = 4000 if args.quick else 30000
+    X = rng.randn(n, 100).astype("float32")
+    Y = (X[:, :10] + rng.randn(n, 10) > 0.8).astype(int)
+    ratios = fit_overhead(X, Y, epochs=2 if args.quick else 5, batch_size=64, reps=2 if args.quick else 5)
+    speedup = latency(X[:2000], Y[:2000], reps=50 if args.quick else 300)
+    print(
+        f"\nfit overhead ratio (no metrics): {ratios[next(iter(ratios))]:.3f} (target <= 1.05); "
+        f"1-row predict_proba is {speedup:.0f}x faster than Model.predict (target >= 10x)"
+    )
+
+
+if __name__ == "__main__":
+    main()
