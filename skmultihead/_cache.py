@@ -32,7 +32,8 @@ POST_FIT_PARAMS = frozenset({"threshold", "threshold_objective", "verbose", "mem
 
 _memory: OrderedDict = OrderedDict()
 _memory_lock = threading.Lock()
-_key_locks: dict = {}
+# Fits of one key wait for each other; a fixed pool of locks keeps this bounded.
+_key_locks = [threading.Lock() for _ in range(64)]
 
 
 def clear() -> None:
@@ -149,9 +150,7 @@ def slot(key: str | None, memory):
     if key is None:
         yield found
         return
-    with _memory_lock:
-        lock = _key_locks.setdefault(key, threading.Lock())
-    with lock:
+    with _key_locks[int(key[:8], 16) % len(_key_locks)]:
         with _memory_lock:
             if key in _memory:
                 _memory.move_to_end(key)

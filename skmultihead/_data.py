@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import weakref
 
 import numpy as np
 import scipy.sparse as sp
@@ -39,19 +38,22 @@ def _to_tensor(X):
 
 
 _LOCK = threading.Lock()
-_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_FORWARD = "_skmultihead_forward"
 
 
 def _compiled(model):
     """The model's forward pass as one graph: a small call then costs well
-    under a millisecond instead of the eager layer-by-layer dispatch."""
-    fn = _COMPILED.get(model)
+    under a millisecond instead of the eager layer-by-layer dispatch.
+
+    Kept on the model itself, so that it goes when the model goes.
+    """
+    fn = model.__dict__.get(_FORWARD)
     if fn is None:
         import tensorflow as tf
 
         fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
         with _LOCK:
-            _COMPILED[model] = fn
+            fn = model.__dict__.setdefault(_FORWARD, fn)
     return fn
 
 
