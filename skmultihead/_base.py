@@ -32,16 +32,20 @@ class TrainingDivergedError(FloatingPointError):
 
 
 class _StopOnNonFinite(keras.callbacks.Callback):
-    """Stops training at the first epoch whose loss is NaN or infinite."""
+    """Stops training at the first batch whose loss is NaN or infinite."""
 
     def __init__(self):
         super().__init__()
         self.bad_epoch = None
+        self._epoch = 0
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not np.isfinite(float(loss)):
-            self.bad_epoch = epoch
+            self.bad_epoch = self._epoch
             self.model.stop_training = True
 
 

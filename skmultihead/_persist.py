@@ -9,6 +9,19 @@ import keras
 
 
 def model_to_bytes(model: keras.Model) -> bytes:
+    """The network in .keras format, without optimizer state.
+
+    Networks are read back uncompiled (the estimator compiles them from its
+    own parameters), so the optimizer's slots would only triple the size.
+    """
+    if getattr(model, "optimizer", None) is not None:
+        try:
+            bare = type(model).from_config(model.get_config())  # uncompiled, unlike clone_model
+            bare.set_weights(model.get_weights())
+            model = bare
+        except Exception:  # e.g. a Lambda layer, which safe mode won't rebuild
+            pass  # saved as it is, optimizer slots included
+
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "model.keras")
         model.save(path)

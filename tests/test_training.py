@@ -179,3 +179,24 @@ def test_nan_loss_raises_with_advice_and_leaves_estimator_unfitted():
     with pytest.raises(TrainingDivergedError, match="learning_rate"):
         clf.fit(X, yb)
     assert not hasattr(clf, "model_") and not hasattr(clf, "n_features_in_")
+
+
+def test_nan_loss_stops_training_at_once():
+    class Batches(keras.callbacks.Callback):
+        seen = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            Batches.seen += 1
+
+    X, yb, _, _ = learnable()
+    clf = MultiClassKerasClassifier(
+        hidden_layer_sizes=(8,),
+        epochs=5,
+        batch_size=8,
+        learning_rate=1e6,
+        random_state=0,
+        callbacks=[Batches()],
+    )
+    with pytest.raises(TrainingDivergedError):
+        clf.fit(X * 1e30, yb)
+    assert Batches.seen < 120 / 8  # stopped within the first epoch
