@@ -57,3 +57,22 @@ def timed(fn, *args, **kwargs):
     start = time.perf_counter()
     out = fn(*args, **kwargs)
     return time.perf_counter() - start, out
+
+
+def scikeras_multilabel(n_labels: int):
+    """A scikeras model function for the benchmarks' network: Dense(256, relu)
+    -> n_labels sigmoids, compiled as scikeras users do."""
+    import keras
+
+    def model(meta):
+        m = keras.Sequential(
+            [
+                keras.Input((meta["n_features_in_"],)),
+                keras.layers.Dense(256, activation="relu"),
+                keras.layers.Dense(n_labels, activation="sigmoid"),
+            ]
+        )
+        m.compile(loss="binary_crossentropy", optimizer="adam")
+        return m
+
+    return model

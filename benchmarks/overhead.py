@@ -18,7 +18,7 @@ import time
 
 import keras
 import numpy as np
-from _common import machine
+from _common import machine, scikeras_multilabel
 
 from skmultihead import MultiLabelKerasClassifier, _cache
 
@@ -90,18 +90,7 @@ def latency(X, Y, reps):
     clf = MultiLabelKerasClassifier(hidden_layer_sizes=(256,), epochs=1, random_state=0).fit(X, Y)
     row = X[:1]
 
-    def scikeras_model(meta):
-        m = keras.Sequential(
-            [
-                keras.Input((meta["n_features_in_"],)),
-                keras.layers.Dense(256, activation="relu"),
-                keras.layers.Dense(Y.shape[1], activation="sigmoid"),
-            ]
-        )
-        m.compile(loss="binary_crossentropy", optimizer="adam")
-        return m
-
-    sk = KerasClassifier(scikeras_model, epochs=1, verbose=0).fit(X, Y)
+    sk = KerasClassifier(scikeras_multilabel(Y.shape[1]), epochs=1, verbose=0).fit(X, Y)
     mlp = MLPClassifier((256,), max_iter=1).fit(X, Y)
     candidates = {
         "skmultihead predict_proba": lambda: clf.predict_proba(row),

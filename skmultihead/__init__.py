@@ -1,7 +1,7 @@
 """scikit-learn classifiers on Keras that read the task from y."""
 
-from ._base import TrainingDivergedError
 from ._persist import load_estimator as _load_estimator
+from ._training import TrainingDivergedError
 from .multiclass import MultiClassKerasClassifier
 from .multilabel import MultiLabelKerasClassifier
 

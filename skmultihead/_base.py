@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import numbers
 import os
-import random
-from contextlib import contextmanager
 
 import joblib
 import keras
@@ -13,59 +11,29 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import _check_sample_weight, check_consistent_length, check_is_fitted
 
 from . import _cache, _data, _heads, _network, _persist
 from ._targets import FORM_COLUMNS, MULTILABEL, infer_targets
 from ._thresholds import OBJECTIVES, check_threshold_param, resolve_thresholds, tune_thresholds
+from ._training import (
+    StopOnNonFinite,
+    TrainingDivergedError,
+    class_index,
+    fit_targets,
+    multilabel_pos_weight,
+    one,
+    restore_weights,
+    seeded,
+    single_head_weights,
+    snapshot_weights,
+)
 
 # threshold="auto" holds out validation_fraction of the data when that gives
 # at least this many rows; with fewer it tunes on out-of-fold predictions.
 AUTO_MIN_HOLDOUT = 100
 
 ROUTING_PREFIXES = ("model__", "optimizer__", "loss__", "fit__")
-
-
-class TrainingDivergedError(FloatingPointError):
-    """The training loss became NaN or infinite."""
-
-
-class _StopOnNonFinite(keras.callbacks.Callback):
-    """Stops training at the first batch whose loss is NaN or infinite."""
-
-    def __init__(self):
-        super().__init__()
-        self.bad_epoch = None
-        self._epoch = 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not np.isfinite(float(loss)):
-            self.bad_epoch = self._epoch
-            self.model.stop_training = True
-
-
-@contextmanager
-def _seeded(random_state):
-    """Seed Keras/TF for one fit; give NumPy and Python their old state back."""
-    if random_state is None:
-        yield
-        return
-    np_state, py_state = np.random.get_state(), random.getstate()
-    if isinstance(random_state, np.random.RandomState):
-        seed = int(random_state.randint(np.iinfo(np.int32).max))
-    else:
-        seed = int(random_state)
-    keras.utils.set_random_seed(seed)
-    try:
-        yield
-    finally:
-        np.random.set_state(np_state)
-        random.setstate(py_state)
 
 
 class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
@@ -240,7 +208,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         snapshot = None
         try:
             if keep:
-                snapshot = _snapshot_weights(self._network_.train_model)
+                snapshot = snapshot_weights(self._network_.train_model)
             self._fit_unsafe(X, y, sample_weight, epochs, keep, classes)
         except BaseException:
             # Never leave a half-updated estimator behind: the state before
@@ -249,7 +217,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
                 delattr(self, key)
             vars(self).update(before)
             if snapshot is not None:
-                _restore_weights(before["_network_"].train_model, snapshot)
+                restore_weights(before["_network_"].train_model, snapshot)
             raise
         return self
 
@@ -273,10 +241,9 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
 
         key = None if keep else _cache.key_for(self, X, y, sample_weight)
         with _cache.slot(key, self.memory) as slot:
-            if slot.state is not None:
-                self._import_state(slot.state)
+            if slot.state is not None and self._import_state(slot.state):
                 return
-            with _seeded(self.random_state):
+            with seeded(self.random_state):
                 if keep:
                     network = self._network_
                     pos_weight = self._pos_weight_
@@ -303,7 +270,8 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             self.history_ = history
             self._holdout_ = holdout
             self._tuned_ = {}
-            slot.store(self._export_state())
+            if slot.key is not None:
+                slot.store(self._export_state(as_bytes=slot.folder is not None))
 
     # What a fit learned; n_features_in_ and feature_names_in_ are not in it:
     # they come from this fit's own X (a cached fit may have seen a DataFrame).
@@ -317,20 +285,36 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         "_holdout_",
     )
 
-    def _export_state(self) -> dict:
-        """What a fit learned, as plain data (the network in .keras bytes)."""
+    def _export_state(self, as_bytes: bool) -> dict:
+        """What a fit learned, as data that shares nothing with this estimator.
+
+        The network goes as .keras bytes for a cache on disk, or as its
+        config and a copy of its weights in memory (no file written).
+        """
         state = {k: getattr(self, k) for k in self._STATE_ATTRS if hasattr(self, k)}
         net = self._network_
-        state["_network_"] = (_persist.model_to_bytes(net.train_model), net.heads, net.from_logits)
+        if as_bytes:
+            data = _persist.model_to_bytes(net.train_model)
+        else:
+            model = net.train_model
+            data = (type(model), model.get_config(), model.get_weights())
+        state["_network_"] = (data, net.heads, net.from_logits)
         return state
 
-    def _import_state(self, state: dict) -> None:
+    def _import_state(self, state: dict) -> bool:
+        """Take a cached fit's state; False (nothing changed) if it cannot be rebuilt."""
         state = dict(state)
         data, heads, from_logits = state.pop("_network_")
+        try:
+            # This process or the user's own memory folder wrote the state.
+            network = _network.from_bytes(data, heads, from_logits, safe_mode=False)
+        except Exception:  # e.g. a layer that cannot be rebuilt from its config
+            return False
         vars(self).update(state)
-        self._network_ = _network.from_bytes(data, heads, from_logits)
-        self.model_ = self._network_.proba_model
+        self._network_ = network
+        self.model_ = network.proba_model
         self._tuned_ = {}
+        return True
 
     def _meta(self, X, spec) -> dict:
         return {
@@ -449,7 +433,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         per_head = [None] * len(heads)
         if cw is not None:
             if spec.task == MULTILABEL:
-                pos_weight = _multilabel_pos_weight(cw, targets[0], spec.label_names)
+                pos_weight = multilabel_pos_weight(cw, targets[0], spec.label_names)
             else:
                 per_output = cw if isinstance(cw, list) else [cw] * len(heads)
                 if spec.form != FORM_COLUMNS and isinstance(cw, list):
@@ -459,7 +443,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
                         f"class_weight has {len(per_output)} entries but y has {len(heads)} outputs."
                     )
                 for j, (w, target, cls) in enumerate(zip(per_output, targets, spec.classes)):
-                    per_head[j] = _single_head_weights(w, _class_index(target), cls)
+                    per_head[j] = single_head_weights(w, class_index(target), cls)
         if sample_weight is None and all(w is None for w in per_head):
             return None, pos_weight
         out = []
@@ -475,7 +459,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         when there is enough of it (else thresholds are tuned out of fold).
         """
         callbacks = [keras.callbacks.History()]
-        guard = _StopOnNonFinite()
+        guard = StopOnNonFinite()
         callbacks.append(guard)
         stopper = None
         validation = None
@@ -492,8 +476,8 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             w_val = None if weights is None else [w[val_idx] for w in weights]
             holdout = (X_val, y_val, w_val)
         if self.early_stopping:
-            fit_val = _fit_targets(network, y_val)
-            validation = (X_val, _one(fit_val), _one(w_val)) if w_val is not None else (X_val, _one(fit_val))
+            fit_val = fit_targets(network, y_val)
+            validation = (X_val, one(fit_val), one(w_val)) if w_val is not None else (X_val, one(fit_val))
             stopper = keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=self.n_iter_no_change, restore_best_weights=True
             )
@@ -506,8 +490,8 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             callbacks.append(cb)
         network.train_model.fit(
             X_train,
-            _one(_fit_targets(network, y_train)),
-            sample_weight=_one(w_train),
+            one(fit_targets(network, y_train)),
+            sample_weight=one(w_train),
             validation_data=validation,
             epochs=epochs,
             batch_size=self.batch_size,
@@ -549,8 +533,8 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             self._compile(net, spec, pos_weight)
             net.train_model.fit(
                 X[train_idx],
-                _one(_fit_targets(net, [t[train_idx] for t in targets])),
-                sample_weight=None if weights is None else _one([w[train_idx] for w in weights]),
+                one(fit_targets(net, [t[train_idx] for t in targets])),
+                sample_weight=None if weights is None else one([w[train_idx] for w in weights]),
                 epochs=epochs,
                 batch_size=self.batch_size,
                 verbose=0,
@@ -572,7 +556,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             and targets[0].ndim == 1
             or (targets[0].ndim == 2 and targets[0].shape[1] == 1 and spec.task == "binary")
         ):
-            labels = _class_index(targets[0])
+            labels = class_index(targets[0])
             counts = np.bincount(labels)
             if counts.min() >= 2 and n_val >= len(counts):
                 stratify = labels
@@ -710,89 +694,3 @@ def _thresholded(spec, arrays: list) -> np.ndarray:
         if h.thresholded
     ]
     return np.column_stack(cols)
-
-
-def _one(items):
-    if items is None:
-        return None
-    return items[0] if len(items) == 1 else list(items)
-
-
-def _class_index(target: np.ndarray) -> np.ndarray:
-    return (
-        target.reshape(-1).astype(np.int64)
-        if target.ndim == 1 or target.shape[1] == 1
-        else np.argmax(target, axis=1)
-    )
-
-
-def _fit_targets(network, targets: list) -> list:
-    out = []
-    for head, sparse, target in zip(
-        network.heads, getattr(network, "sparse_targets", [True] * len(targets)), targets
-    ):
-        if head.kind == "multiclass" and target.ndim == 2 and target.shape[1] == 1:
-            # a binary target trained through a 2-unit softmax
-            target = target.reshape(-1).astype(np.int32)
-        if head.kind == "multiclass" and not sparse:
-            target = np.eye(head.units, dtype=np.float32)[target]
-        out.append(target)
-    return out
-
-
-def _single_head_weights(class_weight, idx: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    if isinstance(class_weight, str):
-        return compute_sample_weight("balanced", idx)
-    if not isinstance(class_weight, dict):
-        raise TypeError(
-            f"class_weight must be a dict, 'balanced' or None; got {type(class_weight).__name__}."
-        )
-    lookup = np.ones(len(classes), dtype=np.float64)
-    known = {c.item() if isinstance(c, np.generic) else c: i for i, c in enumerate(classes)}
-    for label, weight in class_weight.items():
-        key = label.item() if isinstance(label, np.generic) else label
-        if key not in known:
-            raise ValueError(
-                f"class_weight names the class {label!r}, which is not in y. Classes: {list(classes)}."
-            )
-        lookup[known[key]] = float(weight)
-    return lookup[idx]
-
-
-def _multilabel_pos_weight(class_weight, target: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    positives = target.sum(axis=0)
-    if isinstance(class_weight, str):
-        negatives = target.shape[0] - positives
-        # A label seen k times out of n weighs its positives (n - k) / k, so
-        # that positives and negatives of every label carry equal total weight.
-        return np.where(positives > 0, negatives / np.maximum(positives, 1), 1.0)
-    if not isinstance(class_weight, dict):
-        raise TypeError(
-            "class_weight for multi-label y must be 'balanced' or a dict {label: weight of its positives}."
-        )
-    weights = np.ones(len(classes))
-    known = {c.item() if isinstance(c, np.generic) else c: i for i, c in enumerate(classes)}
-    for label, weight in class_weight.items():
-        key = label.item() if isinstance(label, np.generic) else label
-        if key not in known:
-            raise ValueError(
-                f"class_weight names the label {label!r}, which is not in y. Labels: {list(classes)[:20]}."
-            )
-        weights[known[key]] = float(weight)
-    return weights
-
-
-def _snapshot_weights(model):
-    weights = model.get_weights()
-    opt = getattr(model, "optimizer", None)
-    opt_vars = [v.numpy() for v in opt.variables] if opt is not None and opt.built else None
-    return weights, opt_vars
-
-
-def _restore_weights(model, snapshot):
-    weights, opt_vars = snapshot
-    model.set_weights(weights)
-    opt = getattr(model, "optimizer", None)
-    if opt_vars is not None and opt is not None:
-        for var, value in zip(opt.variables, opt_vars):
-            var.assign(value)

@@ -12,6 +12,7 @@ A complete user model that already ends in softmax/sigmoid is both at once.
 
 from __future__ import annotations
 
+import copy
 import inspect
 from dataclasses import dataclass
 
@@ -41,10 +42,12 @@ def default_trunk(meta: dict, hidden_layer_sizes, activation, dropout, batch_nor
     inputs = keras.Input(shape=(meta["n_features_in_"],), sparse=sparse, name="X")
     x = inputs
     for i, units in enumerate(hidden_layer_sizes):
-        x = keras.layers.Dense(units, name=f"hidden_{i}")(x)
-        if batch_normalization:
+        if batch_normalization:  # normalise before the non-linearity
+            x = keras.layers.Dense(units, name=f"hidden_{i}")(x)
             x = keras.layers.BatchNormalization(name=f"batch_norm_{i}")(x)
-        x = keras.layers.Activation(activation, name=f"activation_{i}")(x)
+            x = keras.layers.Activation(activation, name=f"activation_{i}")(x)
+        else:
+            x = keras.layers.Dense(units, activation=activation, name=f"hidden_{i}")(x)
         if dropout:
             x = keras.layers.Dropout(dropout, name=f"dropout_{i}")(x)
     return keras.Model(inputs, x, name="trunk")
@@ -228,11 +231,16 @@ def wrap_logits(train_model: keras.Model, heads: list) -> Network:
     return Network(train_model, proba_model, heads, from_logits=True)
 
 
-def from_bytes(data: bytes, heads: list, from_logits: bool, safe_mode: bool = True) -> Network:
-    """A network from its training model saved in .keras format."""
+def from_bytes(data, heads: list, from_logits: bool, safe_mode: bool = True) -> Network:
+    """A network from its training model: .keras bytes, or a (config, weights) pair."""
     from ._persist import model_from_bytes
 
-    train_model = model_from_bytes(data, safe_mode=safe_mode)
+    if isinstance(data, bytes):
+        train_model = model_from_bytes(data, safe_mode=safe_mode)
+    else:
+        cls, config, weights = data
+        train_model = cls.from_config(copy.deepcopy(config))  # from_config consumes its dict
+        train_model.set_weights(weights)
     if from_logits:
         return wrap_logits(train_model, heads)
     return Network(train_model, train_model, heads, False)

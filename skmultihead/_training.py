@@ -1,0 +1,141 @@
+"""Training helpers: seeding, stopping on NaN, rolling back, weights and targets.
+
+Module-level functions the fit skeleton in ``_base`` calls; none of them
+knows about scikit-learn parameters.
+"""
+
+from __future__ import annotations
+
+import random
+from contextlib import contextmanager
+
+import keras
+import numpy as np
+from sklearn.utils.class_weight import compute_sample_weight
+
+
+class TrainingDivergedError(FloatingPointError):
+    """The training loss became NaN or infinite."""
+
+
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Stops training at the first batch whose loss is NaN or infinite."""
+
+    def __init__(self):
+        super().__init__()
+        self.bad_epoch = None
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(float(loss)):
+            self.bad_epoch = self._epoch
+            self.model.stop_training = True
+
+
+@contextmanager
+def seeded(random_state):
+    """Seed Keras/TF for one fit; give NumPy and Python their old state back."""
+    if random_state is None:
+        yield
+        return
+    np_state, py_state = np.random.get_state(), random.getstate()
+    if isinstance(random_state, np.random.RandomState):
+        seed = int(random_state.randint(np.iinfo(np.int32).max))
+    else:
+        seed = int(random_state)
+    keras.utils.set_random_seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(np_state)
+        random.setstate(py_state)
+
+
+def one(items):
+    if items is None:
+        return None
+    return items[0] if len(items) == 1 else list(items)
+
+
+def class_index(target: np.ndarray) -> np.ndarray:
+    return (
+        target.reshape(-1).astype(np.int64)
+        if target.ndim == 1 or target.shape[1] == 1
+        else np.argmax(target, axis=1)
+    )
+
+
+def fit_targets(network, targets: list) -> list:
+    out = []
+    for head, sparse, target in zip(
+        network.heads, getattr(network, "sparse_targets", [True] * len(targets)), targets
+    ):
+        if head.kind == "multiclass" and target.ndim == 2 and target.shape[1] == 1:
+            # a binary target trained through a 2-unit softmax
+            target = target.reshape(-1).astype(np.int32)
+        if head.kind == "multiclass" and not sparse:
+            target = np.eye(head.units, dtype=np.float32)[target]
+        out.append(target)
+    return out
+
+
+def single_head_weights(class_weight, idx: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    if isinstance(class_weight, str):
+        return compute_sample_weight("balanced", idx)
+    if not isinstance(class_weight, dict):
+        raise TypeError(
+            f"class_weight must be a dict, 'balanced' or None; got {type(class_weight).__name__}."
+        )
+    lookup = np.ones(len(classes), dtype=np.float64)
+    known = {c.item() if isinstance(c, np.generic) else c: i for i, c in enumerate(classes)}
+    for label, weight in class_weight.items():
+        key = label.item() if isinstance(label, np.generic) else label
+        if key not in known:
+            raise ValueError(
+                f"class_weight names the class {label!r}, which is not in y. Classes: {list(classes)}."
+            )
+        lookup[known[key]] = float(weight)
+    return lookup[idx]
+
+
+def multilabel_pos_weight(class_weight, target: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    positives = target.sum(axis=0)
+    if isinstance(class_weight, str):
+        negatives = target.shape[0] - positives
+        # A label seen k times out of n weighs its positives (n - k) / k, so
+        # that positives and negatives of every label carry equal total weight.
+        return np.where(positives > 0, negatives / np.maximum(positives, 1), 1.0)
+    if not isinstance(class_weight, dict):
+        raise TypeError(
+            "class_weight for multi-label y must be 'balanced' or a dict {label: weight of its positives}."
+        )
+    weights = np.ones(len(classes))
+    known = {c.item() if isinstance(c, np.generic) else c: i for i, c in enumerate(classes)}
+    for label, weight in class_weight.items():
+        key = label.item() if isinstance(label, np.generic) else label
+        if key not in known:
+            raise ValueError(
+                f"class_weight names the label {label!r}, which is not in y. Labels: {list(classes)[:20]}."
+            )
+        weights[known[key]] = float(weight)
+    return weights
+
+
+def snapshot_weights(model):
+    weights = model.get_weights()
+    opt = getattr(model, "optimizer", None)
+    opt_vars = [v.numpy() for v in opt.variables] if opt is not None and opt.built else None
+    return weights, opt_vars
+
+
+def restore_weights(model, snapshot):
+    weights, opt_vars = snapshot
+    model.set_weights(weights)
+    opt = getattr(model, "optimizer", None)
+    if opt_vars is not None and opt is not None:
+        for var, value in zip(opt.variables, opt_vars):
+            var.assign(value)
