@@ -9,7 +9,7 @@ data (NumPy arrays, strings, ints), so it pickles and turns into JSON for
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -60,7 +60,6 @@ class TargetSpec:
     heads: list
     y_dtype: str = "int64"
     n_thresholds: int = 0
-    extra: dict = field(default_factory=dict)
 
     # ---- y -> arrays the network trains on --------------------------------
     def encode(self, y) -> list:
@@ -228,17 +227,6 @@ class TargetSpec:
         if self.form in (FORM_COLUMNS, FORM_BINARY_COLUMNS):
             return list(self.classes)
         return self.classes[0]
-
-    def same_targets(self, other: TargetSpec) -> bool:
-        return (
-            self.task == other.task
-            and self.form == other.form
-            and len(self.classes) == len(other.classes)
-            and all(
-                len(a) == len(b) and np.array_equal(a.astype(object), b.astype(object))
-                for a, b in zip(self.classes, other.classes)
-            )
-        )
 
 
 # ---------------------------------------------------------------------------
@@ -620,7 +608,3 @@ def _lookup(classes: np.ndarray, values: np.ndarray, where: str = "y") -> np.nda
 def _in_unit_interval(values) -> bool:
     values = np.asarray(values)
     return values.dtype.kind in "biuf" and bool(np.all((values >= 0) & (values <= 1)))
-
-
-def is_number(x) -> bool:
-    return isinstance(x, numbers.Real) and not isinstance(x, bool)
