@@ -13,6 +13,8 @@ import keras
 import numpy as np
 from sklearn.utils.class_weight import compute_sample_weight
 
+from ._targets import _hashable
+
 
 class TrainingDivergedError(FloatingPointError):
     """The training loss became NaN or infinite."""
@@ -83,6 +85,21 @@ def fit_targets(network, targets: list) -> list:
     return out
 
 
+def weights_by_label(class_weight: dict, classes: np.ndarray, what: str) -> np.ndarray:
+    """One weight per entry of ``classes`` from ``{label: weight}`` (others 1)."""
+    weights = np.ones(len(classes), dtype=np.float64)
+    known = {_hashable(c): i for i, c in enumerate(classes)}
+    for label, weight in class_weight.items():
+        i = known.get(_hashable(label))
+        if i is None:
+            raise ValueError(
+                f"class_weight names the {what} {label!r}, which is not in y. "
+                f"{what.capitalize()}s: {list(classes)[:20]}."
+            )
+        weights[i] = float(weight)
+    return weights
+
+
 def single_head_weights(class_weight, idx: np.ndarray, classes: np.ndarray) -> np.ndarray:
     if isinstance(class_weight, str):
         return compute_sample_weight("balanced", idx)
@@ -90,16 +107,7 @@ def single_head_weights(class_weight, idx: np.ndarray, classes: np.ndarray) -> n
         raise TypeError(
             f"class_weight must be a dict, 'balanced' or None; got {type(class_weight).__name__}."
         )
-    lookup = np.ones(len(classes), dtype=np.float64)
-    known = {c.item() if isinstance(c, np.generic) else c: i for i, c in enumerate(classes)}
-    for label, weight in class_weight.items():
-        key = label.item() if isinstance(label, np.generic) else label
-        if key not in known:
-            raise ValueError(
-                f"class_weight names the class {label!r}, which is not in y. Classes: {list(classes)}."
-            )
-        lookup[known[key]] = float(weight)
-    return lookup[idx]
+    return weights_by_label(class_weight, classes, "class")[idx]
 
 
 def multilabel_pos_weight(class_weight, target: np.ndarray, classes: np.ndarray) -> np.ndarray:
@@ -113,16 +121,7 @@ def multilabel_pos_weight(class_weight, target: np.ndarray, classes: np.ndarray)
         raise TypeError(
             "class_weight for multi-label y must be 'balanced' or a dict {label: weight of its positives}."
         )
-    weights = np.ones(len(classes))
-    known = {c.item() if isinstance(c, np.generic) else c: i for i, c in enumerate(classes)}
-    for label, weight in class_weight.items():
-        key = label.item() if isinstance(label, np.generic) else label
-        if key not in known:
-            raise ValueError(
-                f"class_weight names the label {label!r}, which is not in y. Labels: {list(classes)[:20]}."
-            )
-        weights[known[key]] = float(weight)
-    return weights
+    return weights_by_label(class_weight, classes, "label")
 
 
 def snapshot_weights(model):
