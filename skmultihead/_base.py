@@ -260,30 +260,27 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
                 for k, v in history.items():
                     merged.setdefault(k, []).extend(v)
                 history = merged
-            self._spec_ = spec
-            self._network_ = network
-            self._pos_weight_ = pos_weight
-            self.model_ = network.proba_model
-            self.task_ = spec.task
-            self.classes_ = spec.public_classes()
-            self.n_outputs_ = spec.n_outputs
-            self.history_ = history
-            self._holdout_ = holdout
-            self._tuned_ = {}
+            self._set_learned(spec, network, pos_weight, history, holdout)
             if slot.key is not None:
                 slot.store(self._export_state(as_bytes=slot.folder is not None))
 
-    # What a fit learned; n_features_in_ and feature_names_in_ are not in it:
-    # they come from this fit's own X (a cached fit may have seen a DataFrame).
-    _STATE_ATTRS = (
-        "_spec_",
-        "_pos_weight_",
-        "task_",
-        "classes_",
-        "n_outputs_",
-        "history_",
-        "_holdout_",
-    )
+    def _set_learned(self, spec, network, pos_weight, history, holdout) -> None:
+        """Everything a fit learned; the public attributes follow from it."""
+        self._spec_ = spec
+        self._network_ = network
+        self._pos_weight_ = pos_weight
+        self.history_ = history
+        self._holdout_ = holdout
+        self._tuned_ = {}
+        self.model_ = network.proba_model
+        self.task_ = spec.task
+        self.classes_ = spec.public_classes()
+        self.n_outputs_ = spec.n_outputs
+
+    # What _set_learned takes besides the network; n_features_in_ and
+    # feature_names_in_ are not in it: they come from this fit's own X (a
+    # cached fit may have seen a DataFrame).
+    _STATE_ATTRS = ("_spec_", "_pos_weight_", "history_", "_holdout_")
 
     def _export_state(self, as_bytes: bool) -> dict:
         """What a fit learned, as data that shares nothing with this estimator.
@@ -310,10 +307,9 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             network = _network.from_bytes(data, heads, from_logits, safe_mode=False)
         except Exception:  # e.g. a layer that cannot be rebuilt from its config
             return False
-        vars(self).update(state)
-        self._network_ = network
-        self.model_ = network.proba_model
-        self._tuned_ = {}
+        self._set_learned(
+            state["_spec_"], network, state["_pos_weight_"], state["history_"], state["_holdout_"]
+        )
         return True
 
     def _meta(self, X, spec) -> dict:

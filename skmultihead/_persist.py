@@ -222,7 +222,7 @@ def load_estimator(path, safe_mode: bool = True):
     est = cls(**{k: _param_from_json(v, safe_mode) for k, v in meta["params"].items()})
     fitted = meta["fitted"]
     s = fitted["spec"]
-    est._spec_ = TargetSpec(
+    spec = TargetSpec(
         s["task"],
         s["form"],
         [_array_from_json(c) for c in s["classes"]],
@@ -233,10 +233,8 @@ def load_estimator(path, safe_mode: bool = True):
     est.n_features_in_ = fitted["n_features_in_"]
     if fitted["feature_names_in_"] is not None:
         est.feature_names_in_ = np.array(fitted["feature_names_in_"], dtype=object)
-    est.history_ = fitted["history_"]
-    est._pos_weight_ = None if fitted["pos_weight"] is None else np.array(fitted["pos_weight"])
     h = fitted["holdout"]
-    est._holdout_ = (
+    holdout = (
         None
         if h is None
         else (
@@ -245,10 +243,6 @@ def load_estimator(path, safe_mode: bool = True):
             None if h["weights"] is None else np.array(h["weights"]),
         )
     )
-    est._tuned_ = {}
-    est._network_ = network
-    est.model_ = network.proba_model
-    est.task_ = est._spec_.task
-    est.classes_ = est._spec_.public_classes()
-    est.n_outputs_ = est._spec_.n_outputs
+    pos_weight = None if fitted["pos_weight"] is None else np.array(fitted["pos_weight"])
+    est._set_learned(spec, network, pos_weight, fitted["history_"], holdout)
     return est
