@@ -20,6 +20,7 @@ from ._training import (
     StopOnNonFinite,
     TrainingDivergedError,
     class_index,
+    drop_cached_kernels,
     fit_targets,
     multilabel_pos_weight,
     one,
@@ -27,6 +28,7 @@ from ._training import (
     seeded,
     single_head_weights,
     snapshot_weights,
+    without_identity_all_reduce,
 )
 
 # threshold="auto" holds out validation_fraction of the data when that gives
@@ -248,6 +250,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
                     network = self._network_
                     pos_weight = self._pos_weight_
                 else:
+                    drop_cached_kernels()
                     network = self._build_network(X, spec)
                 if not network.train_model.compiled:
                     self._compile(network, spec, pos_weight)
@@ -392,7 +395,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         network.sparse_targets = sparse_flags
         single = len(heads) == 1
         network.train_model.compile(
-            optimizer=self._make_optimizer(),
+            optimizer=without_identity_all_reduce(self._make_optimizer()),
             loss=losses[0] if single else losses,
             loss_weights=None if self.loss_weights is None else list(self.loss_weights),
             metrics=metrics[0] if single else metrics,

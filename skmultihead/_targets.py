@@ -108,12 +108,12 @@ class TargetSpec:
 
     def _binarize_collections(self, y, strict: bool) -> np.ndarray:
         classes = self.classes[0]
-        index = {_hashable(c): i for i, c in enumerate(classes)}
+        index = {hashable_label(c): i for i, c in enumerate(classes)}
         rows = _collections_rows(y)
         out = np.zeros((len(rows), len(classes)), dtype=np.float32)
         for i, row in enumerate(rows):
             for label in row:
-                j = index.get(_hashable(label))
+                j = index.get(hashable_label(label))
                 if j is None:
                     if strict:
                         raise ValueError(
@@ -189,7 +189,7 @@ class TargetSpec:
             if len(rows) != len(y_pred):
                 raise ValueError(f"y has {len(rows)} rows but X has {len(y_pred)}.")
             hits = np.array(
-                [set(map(_hashable, a)) == set(map(_hashable, b)) for a, b in zip(rows, y_pred)],
+                [set(map(hashable_label, a)) == set(map(hashable_label, b)) for a, b in zip(rows, y_pred)],
                 dtype=float,
             )
         elif self.form == FORM_LABELS:
@@ -441,7 +441,7 @@ def _collections_spec(y) -> TargetSpec:
     labels = {}
     for row in rows:
         for label in row:
-            labels.setdefault(_hashable(label), label)
+            labels.setdefault(hashable_label(label), label)
     if not labels:
         raise ValueError("y holds no labels at all; every collection is empty.")
     try:
@@ -520,7 +520,7 @@ def _collections_rows(y) -> list:
     return rows
 
 
-def _hashable(label):
+def hashable_label(label):
     return label.item() if isinstance(label, np.generic) else label
 
 
