@@ -8,9 +8,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.validation import validate_data
 
-# Up to this many rows, prediction calls the model directly instead of going
-# through ``Model.predict``, whose fixed cost (building a dataset and a
-# predict function) is tens of milliseconds.
+# Up to this many rows, prediction calls the network once; larger inputs go
+# through the same compiled graph in batches of max(batch_size, 256) rows.
 DIRECT_ROWS = 1024
 
 
@@ -43,7 +42,8 @@ _FORWARD = "_skmultihead_forward"
 
 def _compiled(model):
     """The model's forward pass as one graph: a small call then costs well
-    under a millisecond instead of the eager layer-by-layer dispatch.
+    under a millisecond instead of ``Model.predict``'s tens of milliseconds of
+    set-up (a dataset and a predict function for every call).
 
     Kept on the model itself, so that it goes when the model goes.
     """
@@ -52,25 +52,29 @@ def _compiled(model):
         import tensorflow as tf
 
         fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        # Every estimator's function shares this lambda's code, which TensorFlow's
+        # frequent-retracing warning counts as one function retraced over and
+        # over; each network is in fact traced once or twice.
+        fn._omit_frequent_tracing_warning = True
         with _LOCK:
             fn = model.__dict__.setdefault(_FORWARD, fn)
     return fn
 
 
 def forward(model, X, batch_size: int) -> list:
-    """Run ``model`` on X; one NumPy array per output."""
+    """Run ``model`` on X in batches; one NumPy array per output."""
     if sp.issparse(X) and not _expects_sparse(model):
         return _forward_dense_batches(model, X, batch_size)
     if not sp.issparse(X) and _expects_sparse(model):
         X = sp.csr_matrix(X)
-    if X.shape[0] <= DIRECT_ROWS:
-        out = _compiled(model)(_to_tensor(X))
-        outs = out if isinstance(out, (list, tuple)) else [out]
-        return [np.asarray(o) for o in outs]
-    # Model.predict builds its predict function lazily; serialise that.
-    with _LOCK:
-        out = model.predict(X, batch_size=max(batch_size, 256), verbose=0)
-    return list(out) if isinstance(out, (list, tuple)) else [out]
+    fn = _compiled(model)
+    n = X.shape[0]
+    step = n if n <= DIRECT_ROWS else max(batch_size, 256)
+    parts = []
+    for start in range(0, n, step):
+        out = fn(_to_tensor(X[start : start + step]))
+        parts.append([np.asarray(o) for o in (out if isinstance(out, (list, tuple)) else [out])])
+    return parts[0] if len(parts) == 1 else [np.concatenate(p, axis=0) for p in zip(*parts)]
 
 
 def _forward_dense_batches(model, X, batch_size):

@@ -87,11 +87,22 @@ def test_unfitted_estimator_raises_not_fitted():
         MultiClassKerasClassifier().predict(X)
 
 
-def test_large_inputs_go_through_batched_prediction_and_agree():
+@pytest.mark.parametrize("multi_output", [False, True])
+def test_large_inputs_are_predicted_in_batches_that_agree(monkeypatch, multi_output):
     from skmultihead import _data
 
-    X, _, y3, _ = learnable()
-    clf = MultiClassKerasClassifier(**FAST).fit(X, y3)
+    X, yb, y3, _ = learnable()
+    y = np.column_stack([yb, y3]) if multi_output else y3
+    clf = MultiClassKerasClassifier(**FAST).fit(X, y)
+    small = clf.predict_proba(X)
     big = np.tile(X, ((_data.DIRECT_ROWS // len(X)) + 2, 1))
     assert len(big) > _data.DIRECT_ROWS
-    np.testing.assert_allclose(clf.predict_proba(big)[: len(X)], clf.predict_proba(X), rtol=1e-5, atol=1e-6)
+    rows = []
+    real = _data._to_tensor
+    monkeypatch.setattr(_data, "_to_tensor", lambda part: rows.append(part.shape[0]) or real(part))
+    proba = clf.predict_proba(big)
+    assert max(rows) == max(clf.batch_size, 256) and sum(rows) == len(big)
+    for p_big, p_small in zip(proba, small) if multi_output else [(proba, small)]:
+        assert len(p_big) == len(big)
+        np.testing.assert_allclose(p_big[: len(X)], p_small, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(p_big[-len(X) :], p_small, rtol=1e-5, atol=1e-6)

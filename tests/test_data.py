@@ -104,7 +104,7 @@ def test_predictions_do_not_depend_on_row_order_or_batch_company():
 def test_threads_get_the_same_answers_as_serial_calls():
     X, _, y3, _ = learnable()
     clf = MultiClassKerasClassifier(**FAST).fit(X, y3)
-    big = np.tile(X, (20, 1))  # above DIRECT_ROWS: goes through Model.predict
+    big = np.tile(X, (20, 1))  # above DIRECT_ROWS: predicted in batches
     serial_small = [clf.predict_proba(X[i : i + 5]) for i in range(0, 100, 5)]
     serial_big = clf.predict_proba(big)
 
@@ -118,3 +118,16 @@ def test_threads_get_the_same_answers_as_serial_calls():
         np.testing.assert_array_equal(a, b)
     for b in threaded_big:
         np.testing.assert_array_equal(serial_big, b)
+
+
+def test_a_search_prints_no_retracing_warnings(caplog):
+    # Each candidate's network is traced once per input shape; TensorFlow would
+    # count all candidates as one function retraced again and again.
+    X, _, y3, _ = learnable()
+    big = np.tile(X, (10, 1))
+    with caplog.at_level("WARNING", logger="tensorflow"):
+        for lr in np.linspace(1e-3, 1e-2, 8):
+            clf = MultiClassKerasClassifier(**{**FAST, "learning_rate": lr}).fit(X, y3)
+            clf.predict_proba(X[:3])
+            clf.predict_proba(big)
+    assert not [r for r in caplog.records if "retracing" in r.getMessage()]
