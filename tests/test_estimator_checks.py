@@ -9,8 +9,10 @@ SMALL = dict(hidden_layer_sizes=(16,), epochs=30, learning_rate=0.01, batch_size
 _MINIBATCH = (
     "Mini-batch gradient descent: a row weighted 2 and the same row repeated "
     "fall into different batches and Keras averages each batch's loss over its "
-    "rows, so the two fits differ (scikit-learn xfails this check for its "
-    "stochastic estimators for the same reason)."
+    "rows, so the two fits differ (scikit-learn xfails this check for "
+    "SGDClassifier and Perceptron for the same reason). With the whole data in "
+    "one batch, a row weighted k trains exactly as the row repeated k times: "
+    "test_training.py::test_sample_weight_equals_repeating_rows_in_full_batch_training."
 )
 _MULTILABEL_Y = (
     "The check fits a 0/1 matrix with several 1s per row. That is multi-label, "

@@ -74,6 +74,24 @@ def test_sample_weight_changes_the_fit():
     assert b.predict_proba(X)[:, 1].mean() > a.predict_proba(X)[:, 1].mean()
 
 
+@pytest.mark.parametrize(
+    "cls, target",
+    [(MultiClassKerasClassifier, 1), (MultiClassKerasClassifier, 2), (MultiLabelKerasClassifier, 3)],
+)
+def test_sample_weight_equals_repeating_rows_in_full_batch_training(cls, target):
+    # What scikit-learn's sample-weight equivalence check asks, once mini-batches
+    # are out of the way: a row weighted k trains as the row repeated k times.
+    X, *ys = learnable()
+    y = ys[target - 1]
+    w = np.random.RandomState(0).randint(0, 3, len(X))
+    kw = {**FAST, "batch_size": 1000, "epochs": 20, "learning_rate": 0.01}
+    weighted = cls(**kw).fit(X, y, sample_weight=w.astype(float))
+    repeated = cls(**kw).fit(np.repeat(X, w, axis=0), np.repeat(y, w, axis=0))
+    unweighted = cls(**kw).fit(X, y)
+    np.testing.assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X), atol=1e-5)
+    assert np.abs(weighted.predict_proba(X) - unweighted.predict_proba(X)).max() > 0.05
+
+
 def test_sample_weight_zero_rows_are_ignored():
     X, yb, _, _ = learnable()
     noise = np.random.RandomState(1).randn(50, X.shape[1]).astype("float32")
