@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.validation import validate_data
@@ -36,7 +34,6 @@ def _to_tensor(X):
     return X
 
 
-_LOCK = threading.Lock()
 _FORWARD = "_skmultihead_forward"
 
 
@@ -56,33 +53,28 @@ def _compiled(model):
         # frequent-retracing warning counts as one function retraced over and
         # over; each network is in fact traced once or twice.
         fn._omit_frequent_tracing_warning = True
-        with _LOCK:
-            fn = model.__dict__.setdefault(_FORWARD, fn)
+        fn = model.__dict__.setdefault(_FORWARD, fn)  # atomic: racing threads share one
     return fn
 
 
 def forward(model, X, batch_size: int) -> list:
-    """Run ``model`` on X in batches; one NumPy array per output."""
-    if sp.issparse(X) and not _expects_sparse(model):
-        return _forward_dense_batches(model, X, batch_size)
-    if not sp.issparse(X) and _expects_sparse(model):
+    """Run ``model`` on X in batches; one NumPy array per output.
+
+    Sparse X into a network with a dense input is densified one batch at a time.
+    """
+    expects_sparse = _expects_sparse(model)
+    if not sp.issparse(X) and expects_sparse:
         X = sp.csr_matrix(X)
+    densify = sp.issparse(X) and not expects_sparse
     fn = _compiled(model)
     n = X.shape[0]
-    step = n if n <= DIRECT_ROWS else max(batch_size, 256)
+    step = max(batch_size, 256) if densify or n > DIRECT_ROWS else n
     parts = []
     for start in range(0, n, step):
-        out = fn(_to_tensor(X[start : start + step]))
+        part = X[start : start + step]
+        out = fn(part.toarray() if densify else _to_tensor(part))
         parts.append([np.asarray(o) for o in (out if isinstance(out, (list, tuple)) else [out])])
     return parts[0] if len(parts) == 1 else [np.concatenate(p, axis=0) for p in zip(*parts)]
-
-
-def _forward_dense_batches(model, X, batch_size):
-    step = max(batch_size, 256)
-    parts = []
-    for start in range(0, X.shape[0], step):
-        parts.append(forward(model, X[start : start + step].toarray(), batch_size))
-    return [np.concatenate(p, axis=0) for p in zip(*parts)]
 
 
 def _expects_sparse(model) -> bool:

@@ -137,9 +137,11 @@ def without_identity_all_reduce(optimizer):
     Under a real strategy (checked when the step is traced) the reduce runs as
     Keras wrote it. Returns the optimizer, changed in place.
     """
+    if keras.backend.backend() != "tensorflow":
+        return optimizer
     for opt in (optimizer, getattr(optimizer, "inner_optimizer", None)):
         reduce = getattr(opt, "_all_reduce_sum_gradients", None)
-        if reduce is None or keras.backend.backend() != "tensorflow":
+        if reduce is None:
             continue
 
         def all_reduce_sum_gradients(grads_and_vars, _reduce=reduce):
