@@ -9,22 +9,17 @@ import numpy as np
 
 def check_threshold_param(threshold) -> None:
     """Reject thresholds that can never be valid, whatever the task."""
+    wanted = f"threshold must be a float in [0, 1], an array of them, or 'auto'; got {threshold!r}."
     if isinstance(threshold, str):
         if threshold != "auto":
-            raise ValueError(
-                f"threshold must be a float in [0, 1], an array of them, or 'auto'; got {threshold!r}."
-            )
+            raise ValueError(wanted)
         return
     if isinstance(threshold, bool) or threshold is None:
-        raise TypeError(
-            f"threshold must be a float in [0, 1], an array of them, or 'auto'; got {threshold!r}."
-        )
+        raise TypeError(wanted)
     try:
         values = np.asarray(threshold, dtype=float)
     except (TypeError, ValueError) as exc:
-        raise TypeError(
-            f"threshold must be a float in [0, 1], an array of them, or 'auto'; got {threshold!r}."
-        ) from exc
+        raise TypeError(wanted) from exc
     if values.ndim > 1:
         raise ValueError(f"threshold must be a float or a 1-D array; got shape {values.shape}.")
     if not np.all(np.isfinite(values)) or np.any((values < 0) | (values > 1)):
