@@ -1,28 +1,55 @@
 """scikit-learn classifiers on Keras that read the task from y."""
 
+from ._cache import clear as clear_cache
+from ._cache import config_context, get_config, set_config
 from ._persist import load_estimator as _load_estimator
+from ._savefile import Limits as _Limits
 from ._training import TrainingDivergedError
 from .multiclass import MultiClassKerasClassifier
 from .multilabel import MultiLabelKerasClassifier
 
 
-def load(path, *, safe_mode: bool = True):
+def load(path, *, safe_mode: bool = True, max_bytes: int = 1 << 30, max_ratio: float = 100.0):
     """Read an estimator written by ``save``, without unpickling anything.
+
+    Everything in the file is checked before it is used: member names and
+    sizes, the metadata's schema and checksum, the hyper-parameters (only the
+    estimator's own names), and the agreement of targets, heads, classes and
+    input width with the network. Anything wrong is a ``ValueError``.
 
     Parameters
     ----------
     path : str or path-like
+        A file written by ``est.save(path)``. A missing path raises
+        ``FileNotFoundError``.
     safe_mode : bool, default=True
         Keras's safe mode: a network whose loading would run arbitrary code
         (a ``Lambda`` layer) is refused. Pass False only for trusted files.
+    max_bytes : int, default=2**30
+        The most bytes one member of the file (or the network's weights) may
+        take once decompressed. Raise it for a trusted model larger than 1 GiB.
+    max_ratio : float, default=100
+        The most a member over 1 MiB may expand when decompressed; more looks
+        like a compression bomb.
+
+    Returns
+    -------
+    estimator : MultiClassKerasClassifier or MultiLabelKerasClassifier
+        Fitted, predicting exactly as the saved one did.
     """
-    return _load_estimator(path, safe_mode=safe_mode)
+    return _load_estimator(
+        path, safe_mode=safe_mode, limits=_Limits(max_bytes=max_bytes, max_ratio=max_ratio)
+    )
 
 
 __all__ = [
     "MultiClassKerasClassifier",
     "MultiLabelKerasClassifier",
     "TrainingDivergedError",
+    "clear_cache",
+    "config_context",
+    "get_config",
     "load",
+    "set_config",
 ]
 __version__ = "0.1.0"

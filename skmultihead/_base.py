@@ -13,7 +13,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_consistent_length, check_is_fitted
 
-from . import _cache, _data, _heads, _network, _persist
+from . import _cache, _data, _heads, _network, _persist, _savefile
+from ._state import FittedState
 from ._targets import FORM_COLUMNS, MULTILABEL, infer_targets
 from ._thresholds import OBJECTIVES, check_threshold_param, resolve_thresholds, tune_thresholds
 from ._training import (
@@ -201,9 +202,11 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         later batches may hold classes the first one lacks.
         """
         keep = self.__sklearn_is_fitted__()
-        return self._fit(X, y, sample_weight, epochs=1, keep=keep, classes=None if keep else classes)
+        return self._fit(
+            X, y, sample_weight, epochs=1, keep=keep, classes=None if keep else classes, call="partial_fit"
+        )
 
-    def _fit(self, X, y, sample_weight, epochs: int, keep: bool, classes=None):
+    def _fit(self, X, y, sample_weight, epochs: int, keep: bool, classes=None, call="fit"):
         self._check_extra_params()
         check_threshold_param(self.threshold)
         before = {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("__")}
@@ -211,7 +214,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         try:
             if keep:
                 snapshot = snapshot_weights(self._network_.train_model)
-            self._fit_unsafe(X, y, sample_weight, epochs, keep, classes)
+            self._fit_unsafe(X, y, sample_weight, epochs, keep, classes, call)
         except BaseException:
             # Never leave a half-updated estimator behind: the state before
             # this call comes back, network weights included.
@@ -223,7 +226,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             raise
         return self
 
-    def _fit_unsafe(self, X, y, sample_weight, epochs, keep, classes):
+    def _fit_unsafe(self, X, y, sample_weight, epochs, keep, classes, call):
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         X = _data.check_X(self, X, reset=not keep)
@@ -241,9 +244,11 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
                 raise ValueError("All sample weights are zero; at least one must be positive.")
         weights, pos_weight = self._class_weights(spec, targets, sample_weight)
 
-        key = None if keep else _cache.key_for(self, X, y, sample_weight)
-        with _cache.slot(key, self.memory) as slot:
-            if slot.state is not None and self._import_state(slot.state):
+        # A continued fit starts from weights the key does not describe: never cached.
+        key = None if keep else _cache.key_for(self, X, y, sample_weight, (call, epochs, classes))
+        with _cache.slot(key, self.memory, X.shape[1], self.verbose) as slot:
+            if slot.state is not None and _same_spec(slot.state.spec, spec):
+                self._set_learned(slot.state)
                 return
             with seeded(self.random_state):
                 if keep:
@@ -263,57 +268,26 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
                 for k, v in history.items():
                     merged.setdefault(k, []).extend(v)
                 history = merged
-            self._set_learned(spec, network, pos_weight, history, holdout)
-            if slot.key is not None:
-                slot.store(self._export_state(as_bytes=slot.folder is not None))
+            state = FittedState(spec, network, pos_weight, history, holdout)
+            self._set_learned(state)
+            slot.store(state)
 
-    def _set_learned(self, spec, network, pos_weight, history, holdout) -> None:
+    def _set_learned(self, state: FittedState) -> None:
         """Everything a fit learned; the public attributes follow from it."""
+        spec, network = state.spec, state.network
         self._spec_ = spec
         self._network_ = network
-        self._pos_weight_ = pos_weight
-        self.history_ = history
-        self._holdout_ = holdout
+        self._pos_weight_ = state.pos_weight
+        self.history_ = state.history
+        self._holdout_ = state.holdout
         self._tuned_ = {}
         self.model_ = network.proba_model
         self.task_ = spec.task
         self.classes_ = spec.public_classes()
         self.n_outputs_ = spec.n_outputs
 
-    # What _set_learned takes besides the network; n_features_in_ and
-    # feature_names_in_ are not in it: they come from this fit's own X (a
-    # cached fit may have seen a DataFrame).
-    _STATE_ATTRS = ("_spec_", "_pos_weight_", "history_", "_holdout_")
-
-    def _export_state(self, as_bytes: bool) -> dict:
-        """What a fit learned, as data that shares nothing with this estimator.
-
-        The network goes as .keras bytes for a cache on disk, or as its
-        config and a copy of its weights in memory (no file written).
-        """
-        state = {k: getattr(self, k) for k in self._STATE_ATTRS if hasattr(self, k)}
-        net = self._network_
-        if as_bytes:
-            data = _persist.model_to_bytes(net.train_model)
-        else:
-            model = net.train_model
-            data = (type(model), model.get_config(), model.get_weights())
-        state["_network_"] = (data, net.heads, net.from_logits)
-        return state
-
-    def _import_state(self, state: dict) -> bool:
-        """Take a cached fit's state; False (nothing changed) if it cannot be rebuilt."""
-        state = dict(state)
-        data, heads, from_logits = state.pop("_network_")
-        try:
-            # This process or the user's own memory folder wrote the state.
-            network = _network.from_bytes(data, heads, from_logits, safe_mode=False)
-        except Exception:  # e.g. a layer that cannot be rebuilt from its config
-            return False
-        self._set_learned(
-            state["_spec_"], network, state["_pos_weight_"], state["history_"], state["_holdout_"]
-        )
-        return True
+    def _fitted_state(self) -> FittedState:
+        return FittedState(self._spec_, self._network_, self._pos_weight_, self.history_, self._holdout_)
 
     def _meta(self, X, spec) -> dict:
         return {
@@ -593,6 +567,9 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         return resolve_thresholds(self.threshold, self._spec_.n_thresholds, tuned)
 
     def _tuned_thresholds(self):
+        objective = self.threshold_objective
+        if isinstance(objective, str) and objective in self._tuned_:
+            return self._tuned_[objective]
         holdout = getattr(self, "_holdout_", None)
         if holdout is None:
             raise ValueError(
@@ -600,12 +577,22 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
                 "was fitted without any (threshold was not 'auto' and early_stopping "
                 "was off). Refit with threshold='auto'."
             )
-        objective = self.threshold_objective
-        key = objective if isinstance(objective, str) else id(objective)
-        if key not in self._tuned_:
-            y_true, proba, weights = holdout
-            self._tuned_[key] = tune_thresholds(y_true, proba, objective, weights)
-        return self._tuned_[key]
+        if isinstance(objective, str) and objective not in OBJECTIVES:
+            raise ValueError(
+                f"threshold_objective must be one of {list(OBJECTIVES)} or a callable "
+                f"(y_true, y_pred) -> float; got {objective!r}."
+            )
+        if not isinstance(objective, str) and not callable(objective):
+            raise TypeError(
+                f"threshold_objective must be a name or a callable; got {type(objective).__name__}."
+            )
+        y_true, proba, weights = holdout
+        tuned = tune_thresholds(y_true, proba, objective, weights)
+        if isinstance(objective, str):
+            # Names are remembered; a function is asked again each time, since a
+            # new function may reuse an old one's id and its behaviour may change.
+            self._tuned_[objective] = tuned
+        return tuned
 
     @property
     def thresholds_(self):
@@ -631,27 +618,28 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         _persist.save_estimator(self, path)
 
     # ---- pickling ---------------------------------------------------------
+    _LEARNED = ("_spec_", "_network_", "_pos_weight_", "history_", "_holdout_", "_tuned_")
+    _DERIVED = ("model_", "task_", "classes_", "n_outputs_")
+
     def __getstate__(self):
-        state = super().__getstate__()
-        state = dict(state)
-        network = state.pop("_network_", None)
-        state.pop("model_", None)
-        if network is not None:
-            state["_network_keras_"] = _persist.model_to_bytes(network.train_model)
-            state["_network_heads_"] = network.heads
-            state["_network_from_logits_"] = network.from_logits
+        state = dict(super().__getstate__())
+        if "_network_" in state:
+            fitted = self._fitted_state()
+            state["_fitted_"] = (fitted.to_meta(), fitted.model_bytes())
+        for key in self._LEARNED + self._DERIVED:
+            state.pop(key, None)
         return state
 
     def __setstate__(self, state):
-        data = state.pop("_network_keras_", None)
-        heads = state.pop("_network_heads_", None)
-        from_logits = state.pop("_network_from_logits_", None)
+        state = dict(state)
+        fitted = state.pop("_fitted_", None)
         super().__setstate__(state)
-        if data is not None:
-            # A pickle runs code on load anyway, so Keras's safe mode adds
-            # nothing here; skmultihead.load keeps it on.
-            self._network_ = _network.from_bytes(data, heads, from_logits, safe_mode=False)
-            self.model_ = self._network_.proba_model
+        if fitted is not None:
+            # A pickle runs code on load anyway, so Keras's safe mode and the
+            # size limits add nothing here; skmultihead.load keeps both.
+            limits = _savefile.Limits(max_bytes=2**62, max_ratio=float("inf"))
+            meta, model_bytes = fitted
+            self._set_learned(FittedState.from_meta(meta, model_bytes, safe_mode=False, limits=limits))
 
 
 # ---------------------------------------------------------------------------
@@ -673,6 +661,16 @@ def _with_classes(y, classes, kind):
     if kind == MULTILABEL:
         return [list(classes)] if _is_label_collections(y) else y
     return np.asarray(classes) if np.ndim(y) == 1 else y
+
+
+def _same_spec(a, b) -> bool:
+    """Two specs describe the same target (a cached fit must have seen this y)."""
+    return (
+        (a.task, a.form, a.y_dtype, a.n_thresholds) == (b.task, b.form, b.y_dtype, b.n_thresholds)
+        and [(h.kind, h.units) for h in a.heads] == [(h.kind, h.units) for h in b.heads]
+        and len(a.classes) == len(b.classes)
+        and all(np.array_equal(x, y) and x.dtype == y.dtype for x, y in zip(a.classes, b.classes))
+    )
 
 
 def _spec_outputs(network, spec, X, batch_size) -> list:

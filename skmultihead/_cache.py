@@ -1,175 +1,343 @@
-"""Sharing one trained network between fits that differ only in post-fit parameters.
+"""Sharing one trained network between fits that would train exactly that network.
 
 ``GridSearchCV(est, {"threshold": [...]})`` clones and fits the estimator once
 per candidate and fold; the candidates of one fold train the very same
-network. A fit whose training would be repeatable (fixed ``random_state``,
-or a ``memory`` the user opted into) stores what it learned under a key made
-of everything that decides training: the estimator class, every parameter
-except the post-fit ones, X, y, sample_weight and the library versions. A
-later fit with the same key takes that state instead of training again.
+network. A fit stores what it learned under a key made of everything that
+decides what it learns, and a later fit with the same key takes that state
+instead of training again. The rule: a cached network is served only when
+the fit would have trained exactly that network. The key covers
 
-- In-process: a small LRU of serialised states (at most ``MEMORY_ENTRIES``).
-- Across processes (``memory=`` a folder or ``joblib.Memory``): one file per
-  key, written under a file lock so that two workers never train the same
-  network twice, at most ``DISK_ENTRIES`` files (oldest removed first).
+- the call: ``fit`` (and its epochs) or a first ``partial_fit`` (and its
+  ``classes``); a warm-started or continued fit is never cached;
+- every parameter except the post-fit ones (``POST_FIT_PARAMS``), by content
+  (``_fingerprint``): functions by their code, closures and the globals they
+  read, Keras objects by config (and weights), the estimator's class by its
+  code when it is not skmultihead's own;
+- X, y and sample_weight, by content;
+- the versions of skmultihead, Keras, its backend, NumPy and scikit-learn,
+  Keras's global float type and dtype policy, and an active distribution
+  strategy.
+
+Fits that are never cached: ``random_state=None`` (not repeatable),
+``callbacks`` (their effects would be skipped), and any parameter whose
+behaviour cannot be told from its content (``_fingerprint.Unknowable``).
+
+Where entries live:
+
+- in-process: a small LRU of detached states, at most ``fit_cache_entries``
+  entries and ``fit_cache_bytes`` bytes (``set_config``); ``clear()``
+  empties it, ``set_config(fit_cache=False)`` turns it off;
+- across processes (``memory=`` a folder or ``joblib.Memory``): one file per
+  key in ``<memory>/skmultihead/``, in the safe file format (JSON and a
+  ``.keras`` network read in Keras's safe mode; nothing is unpickled),
+  written under a file lock so that two workers never train the same network
+  twice, at most ``DISK_ENTRIES`` files (least recently used removed first).
+  A folder owned by another user, or that others may write to, is not used
+  (a warning says so). A damaged or foreign entry, or a read-only folder,
+  never fails a fit: it trains (and says so at ``verbose > 0``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import threading
-import types
+import warnings
 from collections import OrderedDict
 
 import joblib
 
-MEMORY_ENTRIES = 4
+from ._fingerprint import Unknowable, fingerprint
+
 DISK_ENTRIES = 32
+_ENTRY_SUFFIX = ".skmh"
 
 # Parameters that only change how a trained network is read, never training.
 POST_FIT_PARAMS = frozenset({"threshold", "threshold_objective", "verbose", "memory"})
 
-_memory: OrderedDict = OrderedDict()
-_memory_lock = threading.Lock()
+_settings = {"fit_cache": True, "fit_cache_entries": 4, "fit_cache_bytes": 256 * 2**20}
+_memory: OrderedDict = OrderedDict()  # key -> (detached state, nbytes)
+_memory_lock = threading.RLock()
 # Fits of one key wait for each other; a fixed pool of locks keeps this bounded.
 _key_locks = [threading.Lock() for _ in range(64)]
 
 
+def get_config() -> dict:
+    """The fit cache's settings (see :func:`set_config`)."""
+    with _memory_lock:
+        return dict(_settings)
+
+
+def set_config(*, fit_cache=None, fit_cache_entries=None, fit_cache_bytes=None) -> None:
+    """Change the in-process fit cache's settings, for this process.
+
+    Parameters
+    ----------
+    fit_cache : bool, default=None
+        False stops fits from reading or storing cached networks in this
+        process (the ``memory=`` folder included). None leaves it as it is.
+    fit_cache_entries : int, default=None
+        At most this many trained networks are kept in memory (default 4).
+    fit_cache_bytes : int, default=None
+        At most this many bytes of weights and held-out data are kept in
+        memory (default 256 MiB); a network larger than this is not kept.
+    """
+    with _memory_lock:
+        if fit_cache is not None:
+            _settings["fit_cache"] = bool(fit_cache)
+        for name, value in (("fit_cache_entries", fit_cache_entries), ("fit_cache_bytes", fit_cache_bytes)):
+            if value is not None:
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    raise ValueError(f"{name} must be a non-negative int; got {value!r}.")
+                _settings[name] = value
+        _evict_memory()
+
+
+@contextlib.contextmanager
+def config_context(**settings):
+    """``set_config`` for the duration of a ``with`` block."""
+    before = get_config()
+    set_config(**settings)
+    try:
+        yield
+    finally:
+        set_config(**before)
+
+
 def clear() -> None:
-    """Forget every in-process entry."""
+    """Forget every in-process entry (files in ``memory=`` folders stay)."""
     with _memory_lock:
         _memory.clear()
 
 
-def _normalise(value):
-    """Something joblib.hash reads the same way iff training would be the same."""
-    if isinstance(value, types.FunctionType):
-        code = value.__code__
-        return (
-            "function",
-            value.__module__,
-            value.__qualname__,
-            code.co_code,
-            tuple(_normalise(c) for c in code.co_consts),
-            code.co_names,
-            _normalise(value.__defaults__),
-            _normalise(value.__kwdefaults__),
-            tuple(_normalise(c.cell_contents) for c in (value.__closure__ or ())),
-        )
-    if isinstance(value, types.CodeType):
-        return ("code", value.co_code, tuple(_normalise(c) for c in value.co_consts), value.co_names)
-    if isinstance(value, dict):
-        return {k: _normalise(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_normalise(v) for v in value)
-    return value
+def _evict_memory() -> None:
+    while _memory and (
+        len(_memory) > _settings["fit_cache_entries"]
+        or sum(n for _, n in _memory.values()) > _settings["fit_cache_bytes"]
+    ):
+        _memory.popitem(last=False)
 
 
-def key_for(estimator, X, y, sample_weight) -> str | None:
+def _environment() -> tuple:
+    import keras
+    import numpy
+    import sklearn
+
+    from . import __version__
+
+    env = [
+        __version__,
+        keras.__version__,
+        keras.backend.backend(),
+        numpy.__version__,
+        sklearn.__version__,
+        keras.config.floatx(),
+        str(keras.config.dtype_policy().name),
+    ]
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        env += [tf.__version__, type(tf.distribute.get_strategy()).__qualname__]
+    return tuple(env)
+
+
+def key_for(estimator, X, y, sample_weight, call: tuple) -> str | None:
     """The cache key of a fit, or None where the fit must not be cached."""
+    if not _settings["fit_cache"]:
+        return None
     params = estimator.get_params(deep=False)
-    if params.get("memory") is None and params.get("random_state") is None:
+    if params.get("random_state") is None:
         return None  # an unseeded fit is not repeatable
     if params.get("callbacks"):
         return None  # callbacks have effects a cached fit would skip
     fit_params = {k: v for k, v in params.items() if k not in POST_FIT_PARAMS}
     # "auto" holds data out for tuning, which changes what the network sees.
     fit_params["threshold is auto"] = isinstance(params.get("threshold"), str)
-    import keras
-
-    from . import __version__
-
     try:
-        return joblib.hash(
-            (
-                type(estimator).__qualname__,
-                __version__,
-                keras.__version__,
-                _normalise(fit_params),
-                X,
-                y,
-                sample_weight,
-            )
-        )
-    except Exception:  # an unhashable parameter: train, don't guess
+        content = fingerprint((type(estimator), fit_params, call))
+        return joblib.hash((content, _environment(), X, y, sample_weight))
+    except (Unknowable, RecursionError):
+        return None
+    except Exception:  # unhashable data: train, don't guess
         return None
 
 
-def _folder(memory) -> str | None:
+# ---------------------------------------------------------------------------
+# The memory= folder
+# ---------------------------------------------------------------------------
+
+
+def _say(verbose, message: str) -> None:
+    if verbose:
+        print(f"skmultihead: {message}")
+
+
+def _why_untrusted(st, own_only: bool) -> str | None:
+    """Why a folder may not hold cache entries (ssh's rule for key folders), or None."""
+    if stat.S_ISLNK(st.st_mode):
+        return "it is a symbolic link"
+    uid = os.geteuid()
+    if st.st_uid not in ((uid,) if own_only else (uid, 0)):
+        return "it belongs to another user"
+    # A shared folder with the sticky bit (/tmp) lets no one replace another's files.
+    if st.st_mode & 0o022 and (own_only or not st.st_mode & stat.S_ISVTX):
+        return "users other than its owner may write to it"
+    return None
+
+
+def folder_for(memory, verbose=0) -> str | None:
+    """The entry folder inside ``memory``, or None where it must not be used."""
     if memory is None:
         return None
     location = getattr(memory, "location", memory)
     if location is None:
         return None
-    folder = os.path.join(os.fspath(location), "skmultihead")
-    os.makedirs(folder, exist_ok=True)
+    location = os.path.abspath(os.fspath(location))
+    with contextlib.suppress(OSError):
+        os.makedirs(location, mode=0o700, exist_ok=True)
+    folder = os.path.join(location, "skmultihead")
+    with contextlib.suppress(OSError):
+        os.mkdir(folder, 0o700)
+    try:
+        checks = [(location, os.stat(location), False), (folder, os.lstat(folder), True)]
+    except OSError as exc:
+        _say(verbose, f"memory folder {location!r} cannot be used ({exc}); training without it.")
+        return None
+    for path, st, own_only in checks:
+        why = _why_untrusted(st, own_only)
+        if why is not None:
+            warnings.warn(
+                f"The memory folder {path!r} is not used: {why}, so the networks in it could "
+                "have been planted. Give memory= a folder of your own that only you can write to.",
+                UserWarning,
+                stacklevel=4,
+            )
+            return None
     return folder
 
 
 class Slot:
     """What a fit finds under its key, and where it stores what it learned."""
 
-    def __init__(self, key, folder):
+    def __init__(self, key, folder, verbose):
         self.key = key
         self.folder = folder
+        self.verbose = verbose
         self.state = None
 
     def store(self, state) -> None:
         if self.key is None:
             return
         with _memory_lock:
-            _memory[self.key] = state
-            _memory.move_to_end(self.key)
-            while len(_memory) > MEMORY_ENTRIES:
-                _memory.popitem(last=False)
+            nbytes = state.nbytes()
+            if _settings["fit_cache"] and nbytes <= _settings["fit_cache_bytes"]:
+                try:
+                    _memory[self.key] = (state.detached(), nbytes)
+                    _memory.move_to_end(self.key)
+                except Exception as exc:  # a config that cannot be copied
+                    _say(self.verbose, f"network not kept in memory ({exc}).")
+                _evict_memory()
         if self.folder is not None:
-            path = os.path.join(self.folder, self.key + ".joblib")
-            tmp = path + f".{os.getpid()}.tmp"
-            joblib.dump(state, tmp)
-            os.replace(tmp, path)
-            _evict(self.folder)
+            try:
+                _write_entry(self.folder, self.key, state)
+                _evict_disk(self.folder)
+            except Exception as exc:  # read-only folder, full disk: the fit stands
+                _say(self.verbose, f"could not store the network in {self.folder!r} ({exc}).")
 
 
-def _evict(folder: str) -> None:
-    files = [os.path.join(folder, f) for f in os.listdir(folder) if f.endswith(".joblib")]
+def _entry_path(folder: str, key: str) -> str:
+    return os.path.join(folder, key + _ENTRY_SUFFIX)
+
+
+def _write_entry(folder: str, key: str, state) -> None:
+    from . import _savefile
+
+    meta = {
+        "format": _savefile.FORMAT,
+        "format_version": _savefile.FORMAT_VERSION,
+        "kind": "fit cache entry",
+        "key": key,
+        "fitted": state.to_meta(),
+    }
+    _savefile.write_archive(_entry_path(folder, key), meta, state.model_bytes())
+
+
+def _read_entry(folder: str, key: str, n_features_in: int, verbose):
+    from . import _savefile
+    from ._state import FittedState
+
+    path = _entry_path(folder, key)
+    if not os.path.exists(path):
+        return None
+    try:
+        meta, model_bytes = _savefile.read_archive(path)
+        if meta.get("key") != key or meta.get("kind") != "fit cache entry":
+            raise ValueError("the entry belongs to another fit")
+        state = FittedState.from_meta(
+            meta["fitted"], model_bytes, safe_mode=True, n_features_in=n_features_in
+        )
+    except Exception as exc:  # junk, a foreign entry, a network safe mode refuses: train
+        _say(verbose, f"cache entry {path!r} not used ({str(exc)[:200]}); training.")
+        return None
+    with contextlib.suppress(OSError):
+        os.utime(path)  # recently used: evicted last
+    return state
+
+
+def _evict_disk(folder: str) -> None:
+    files = [os.path.join(folder, f) for f in os.listdir(folder) if f.endswith(_ENTRY_SUFFIX)]
     if len(files) <= DISK_ENTRIES:
         return
     files.sort(key=lambda f: os.path.getmtime(f))
     for f in files[: len(files) - DISK_ENTRIES]:
         with contextlib.suppress(OSError):
             os.remove(f)
-            os.remove(f[: -len(".joblib")] + ".lock")
+        with contextlib.suppress(OSError):
+            os.remove(f[: -len(_ENTRY_SUFFIX)] + ".lock")
 
 
 @contextlib.contextmanager
-def slot(key: str | None, memory):
+def _file_lock(folder: str, key: str):
+    """An exclusive lock across processes; none where the folder is read-only."""
+    import fcntl
+
+    try:
+        fd = os.open(os.path.join(folder, key + ".lock"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def slot(key: str | None, memory, n_features_in: int, verbose=0):
     """Look ``key`` up; while the caller trains, other fits of the same key wait."""
-    folder = _folder(memory) if key is not None else None
-    found = Slot(key, folder)
+    from ._state import FittedState
+
+    folder = folder_for(memory, verbose) if key is not None else None
+    found = Slot(key, folder, verbose)
     if key is None:
         yield found
         return
     with _key_locks[int(key[:8], 16) % len(_key_locks)]:
         with _memory_lock:
-            if key in _memory:
+            entry = _memory.get(key)
+            if entry is not None:
                 _memory.move_to_end(key)
-                found.state = _memory[key]
+        if entry is not None:
+            try:
+                found.state = FittedState.attached(entry[0])
+            except Exception as exc:  # e.g. a layer that cannot be rebuilt from its config
+                _say(verbose, f"cached network could not be rebuilt ({exc}); training.")
         if found.state is not None or folder is None:
             yield found
             return
-        import fcntl
-
-        with open(os.path.join(folder, key + ".lock"), "a") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                path = os.path.join(folder, key + ".joblib")
-                if os.path.exists(path):
-                    try:
-                        found.state = joblib.load(path)
-                        os.utime(path)  # recently used: evicted last
-                    except Exception:  # a damaged entry is retrained
-                        found.state = None
-                yield found
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        with _file_lock(folder, key):
+            found.state = _read_entry(folder, key, n_features_in, verbose)
+            yield found

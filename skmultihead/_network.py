@@ -12,7 +12,6 @@ A complete user model that already ends in softmax/sigmoid is both at once.
 
 from __future__ import annotations
 
-import copy
 import inspect
 from dataclasses import dataclass
 
@@ -229,21 +228,6 @@ def wrap_logits(train_model: keras.Model, heads: list) -> Network:
     ]
     proba_model = keras.Model(_single(list(train_model.inputs)), _single(probas), name="classifier")
     return Network(train_model, proba_model, heads, from_logits=True)
-
-
-def from_bytes(data, heads: list, from_logits: bool, safe_mode: bool = True) -> Network:
-    """A network from its training model: .keras bytes, or a (config, weights) pair."""
-    from ._persist import model_from_bytes
-
-    if isinstance(data, bytes):
-        train_model = model_from_bytes(data, safe_mode=safe_mode)
-    else:
-        cls, config, weights = data
-        train_model = cls.from_config(copy.deepcopy(config))  # from_config consumes its dict
-        train_model.set_weights(weights)
-    if from_logits:
-        return wrap_logits(train_model, heads)
-    return Network(train_model, train_model, heads, False)
 
 
 def _single(tensors: list):

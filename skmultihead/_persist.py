@@ -1,86 +1,50 @@
-"""Keras models as bytes in Keras's native ``.keras`` format."""
+"""``est.save(path)`` and ``skmultihead.load(path)``: an estimator as a safe file.
+
+The archive (``_savefile``) holds the hyper-parameters and the fitted state
+(``_state``). Loading sets only the estimator's own parameter names (and
+routed ``model__``/``optimizer__``/``loss__``/``fit__`` names), checks them
+the way ``fit`` does, and checks the fitted state against the network.
+"""
 
 from __future__ import annotations
 
 import os
-import tempfile
 
-import keras
+import numpy as np
 
+from . import _savefile
+from ._state import FittedState, StateError, _expect_dict
 
-def model_to_bytes(model: keras.Model) -> bytes:
-    """The network in .keras format, without optimizer state.
-
-    Networks are read back uncompiled (the estimator compiles them from its
-    own parameters), so the optimizer's slots would only triple the size.
-    """
-    if getattr(model, "optimizer", None) is not None:
-        try:
-            bare = type(model).from_config(model.get_config())  # uncompiled, unlike clone_model
-            bare.set_weights(model.get_weights())
-            model = bare
-        except Exception:  # e.g. a Lambda layer, which safe mode won't rebuild
-            pass  # saved as it is, optimizer slots included
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "model.keras")
-        model.save(path)
-        with open(path, "rb") as fh:
-            return fh.read()
+NOT_SAVED = "<not saved: "
 
 
-def model_from_bytes(data: bytes, safe_mode: bool = True) -> keras.Model:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "model.keras")
-        with open(path, "wb") as fh:
-            fh.write(data)
-        return keras.saving.load_model(path, compile=False, safe_mode=safe_mode)
+def _keras_objects():
+    import keras
+
+    return (
+        keras.losses.Loss,
+        keras.optimizers.Optimizer,
+        keras.optimizers.schedules.LearningRateSchedule,
+        keras.metrics.Metric,
+        keras.layers.Layer,  # keras.Model included
+    )
 
 
-# ---------------------------------------------------------------------------
-# The safe file format: est.save(path) / skmultihead.load(path)
-# ---------------------------------------------------------------------------
-#
-# A zip archive holding
-#   skmultihead.json  the format version, the class, the hyper-parameters and
-#                     everything learned about the targets, as JSON;
-#   model.keras       the trained network in Keras's own format.
-# Nothing in it is unpickled; the network loads in Keras's safe mode unless
-# the caller opts out.
-
-import json  # noqa: E402
-import zipfile  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-FORMAT = "skmultihead"
-FORMAT_VERSION = 1
-_META = "skmultihead.json"
-_MODEL = "model.keras"
-
-
-_KERAS_OBJECTS = (
-    keras.losses.Loss,
-    keras.optimizers.Optimizer,
-    keras.optimizers.schedules.LearningRateSchedule,
-    keras.metrics.Metric,
-    keras.layers.Layer,  # keras.Model included
-)
-
-
-def _param_to_json(name, value):
+def _param_to_json(value):
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, (list, tuple)):
-        items = [_param_to_json(name, v) for v in value]
+        items = [_param_to_json(v) for v in value]
         return {"__tuple__": items} if isinstance(value, tuple) else items
     if isinstance(value, dict):
-        return {"__dict__": [[_param_to_json(name, k), _param_to_json(name, v)] for k, v in value.items()]}
-    if isinstance(value, np.ndarray):
+        return {"__dict__": [[_param_to_json(k), _param_to_json(v)] for k, v in value.items()]}
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
         return {"__array__": value.tolist(), "dtype": value.dtype.str}
-    if isinstance(value, _KERAS_OBJECTS):
+    if isinstance(value, _keras_objects()):
+        import keras
+
         try:
             return {"__keras__": keras.saving.serialize_keras_object(value)}
         except Exception:  # an object without a config: named, not stored
@@ -89,160 +53,184 @@ def _param_to_json(name, value):
     return {"__not_saved__": where}
 
 
-def _param_from_json(value, safe_mode):
+def _param_from_json(value, safe_mode: bool):
     if isinstance(value, list):
         return [_param_from_json(v, safe_mode) for v in value]
     if not isinstance(value, dict):
         return value
-    if "__tuple__" in value:
+    if len(value) == 1 and "__tuple__" in value and isinstance(value["__tuple__"], list):
         return tuple(_param_from_json(v, safe_mode) for v in value["__tuple__"])
-    if "__dict__" in value:
-        return {_param_from_json(k, safe_mode): _param_from_json(v, safe_mode) for k, v in value["__dict__"]}
-    if "__array__" in value:
-        return np.array(value["__array__"], dtype=value["dtype"])
-    if "__keras__" in value:
-        return keras.saving.deserialize_keras_object(value["__keras__"], safe_mode=safe_mode)
-    if "__not_saved__" in value:
+    if len(value) == 1 and "__dict__" in value and isinstance(value["__dict__"], list):
+        pairs = value["__dict__"]
+        if not all(isinstance(p, list) and len(p) == 2 for p in pairs):
+            raise StateError("params: a dict is stored as [key, value] pairs")
+        out = {}
+        for k, v in pairs:
+            k = _param_from_json(k, safe_mode)
+            if isinstance(k, (list, dict)):
+                raise StateError("params: dict keys must be plain values")
+            out[k] = _param_from_json(v, safe_mode)
+        return out
+    if set(value) == {"__array__", "dtype"}:
+        from ._state import _float_array, check_dtype
+
+        dtype = check_dtype(value["dtype"], "params array dtype")
+        if dtype.kind not in "biuf":
+            raise StateError("params: arrays must be numeric")
+        return _float_array(value["__array__"], "params array", np.ndim(value["__array__"])).astype(dtype)
+    if set(value) == {"__keras__"}:
+        import keras
+
+        try:
+            obj = keras.saving.deserialize_keras_object(value["__keras__"], safe_mode=safe_mode)
+        except Exception as exc:
+            raise StateError(
+                f"params: a Keras object could not be rebuilt ({type(exc).__name__}: {exc})"
+            ) from exc
+        if not isinstance(obj, _keras_objects()):
+            raise StateError(f"params: {type(obj).__name__} is not a Keras loss, optimizer, metric or model")
+        return obj
+    if set(value) == {"__not_saved__"} and isinstance(value["__not_saved__"], str):
         # Python code cannot live in a safe file. The parameter says what it
         # was, and parameter validation refuses it if the estimator is refit.
-        return f"<not saved: {value['__not_saved__']}>"
-    raise ValueError(f"Unreadable parameter value in the file: {value!r}")
+        return f"{NOT_SAVED}{value['__not_saved__'][:200]}>"
+    raise StateError(f"params: unreadable value {value!r:.80}")
 
 
-def _array_to_json(a: np.ndarray):
-    return {"values": a.tolist(), "dtype": a.dtype.str}
-
-
-def _array_from_json(d) -> np.ndarray:
-    return np.array(d["values"], dtype=np.dtype(d["dtype"]))
+def _not_saved(value) -> bool:
+    return isinstance(value, str) and value.startswith(NOT_SAVED)
 
 
 def save_estimator(est, path) -> None:
+    import keras
     from sklearn.utils.validation import check_is_fitted
 
-    check_is_fitted(est)
     from . import __version__
 
-    spec = est._spec_
-    holdout = getattr(est, "_holdout_", None)
+    check_is_fitted(est)
+    state = est._fitted_state()
+    fitted = state.to_meta()
+    fitted["n_features_in_"] = int(est.n_features_in_)
+    fitted["feature_names_in_"] = (
+        [str(c) for c in est.feature_names_in_] if hasattr(est, "feature_names_in_") else None
+    )
+    # The thresholds predict uses, for an objective that cannot be stored (a function).
+    thresholds = est.thresholds_ if state.spec.n_thresholds else None
+    fitted["thresholds"] = None if thresholds is None else [float(t) for t in thresholds]
     meta = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format": _savefile.FORMAT,
+        "format_version": _savefile.FORMAT_VERSION,
         "skmultihead_version": __version__,
         "keras_version": keras.__version__,
         "class": type(est).__name__,
-        "params": {k: _param_to_json(k, v) for k, v in est.get_params(deep=False).items()},
-        "fitted": {
-            "n_features_in_": int(est.n_features_in_),
-            "feature_names_in_": None
-            if not hasattr(est, "feature_names_in_")
-            else [str(c) for c in est.feature_names_in_],
-            "history_": est.history_,
-            "pos_weight": None if est._pos_weight_ is None else [float(w) for w in est._pos_weight_],
-            "holdout": None
-            if holdout is None
-            else {
-                "y": holdout[0].tolist(),
-                "proba": holdout[1].tolist(),
-                "weights": None if holdout[2] is None else np.asarray(holdout[2]).tolist(),
-            },
-            "spec": {
-                "task": spec.task,
-                "form": spec.form,
-                "classes": [_array_to_json(c) for c in spec.classes],
-                "heads": [[h.kind, h.units, h.name] for h in spec.heads],
-                "y_dtype": spec.y_dtype,
-                "n_thresholds": spec.n_thresholds,
-            },
-            "network": {
-                "heads": [[h.kind, h.units, h.name] for h in est._network_.heads],
-                "from_logits": est._network_.from_logits,
-            },
-        },
+        "params": {k: _param_to_json(v) for k, v in est.get_params(deep=False).items()},
+        "fitted": fitted,
     }
-    model_bytes = model_to_bytes(est._network_.train_model)
-    tmp = f"{os.fspath(path)}.tmp{os.getpid()}"
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr(_META, json.dumps(meta))
-        zf.writestr(_MODEL, model_bytes)
-    os.replace(tmp, path)  # never a half-written file under the user's name
+    _savefile.write_archive(path, meta, state.model_bytes())
 
 
-def load_estimator(path, safe_mode: bool = True):
-    from . import MultiClassKerasClassifier, MultiLabelKerasClassifier
-    from ._network import from_bytes
-    from ._targets import Head, TargetSpec
+def _estimator_classes() -> dict:
+    from .multiclass import MultiClassKerasClassifier
+    from .multilabel import MultiLabelKerasClassifier
 
-    classes = {c.__name__: c for c in (MultiClassKerasClassifier, MultiLabelKerasClassifier)}
-    try:
-        zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise ValueError(
-            f"{os.fspath(path)!r} is not a skmultihead model file ({exc}). It may be "
-            "truncated, or written by something else (joblib.dump files load with "
-            "joblib.load, not skmultihead.load)."
-        ) from exc
-    with zf:
-        names = set(zf.namelist())
-        if _META not in names or _MODEL not in names:
-            raise ValueError(
-                f"{os.fspath(path)!r} is a zip archive but not a skmultihead model file "
-                f"(it lacks {_META} or {_MODEL})."
+    return {c.__name__: c for c in (MultiClassKerasClassifier, MultiLabelKerasClassifier)}
+
+
+def _params_from_json(cls, params, safe_mode: bool) -> dict:
+    from ._base import ROUTING_PREFIXES
+
+    if not isinstance(params, dict):
+        raise StateError("params: expected an object")
+    own = set(cls._get_param_names())
+    out = {}
+    for key, value in params.items():
+        routed = (
+            isinstance(key, str)
+            and key.isidentifier()
+            and key.startswith(ROUTING_PREFIXES)
+            and not key.split("__", 1)[1].startswith("_")
+            and not key.endswith("_")
+        )
+        if key not in own and not routed:
+            raise StateError(
+                f"params: {key!r:.80} is not a parameter of {cls.__name__} nor a routed "
+                f"parameter ({', '.join(ROUTING_PREFIXES)}...)"
             )
-        try:
-            meta = json.loads(zf.read(_META))
-            model_bytes = zf.read(_MODEL)
-        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-            raise ValueError(f"{os.fspath(path)!r} is damaged: {exc}") from exc
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ValueError(f"{os.fspath(path)!r} is not a skmultihead model file.")
-    version = meta.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ValueError(
-            f"{os.fspath(path)!r} was written in format version {version} by skmultihead "
-            f"{meta.get('skmultihead_version')}; this version reads format "
-            f"{FORMAT_VERSION} and older. Upgrade skmultihead to load it."
-        )
-    cls = classes.get(meta.get("class"))
-    if cls is None:
-        raise ValueError(f"Unknown estimator class {meta.get('class')!r} in {os.fspath(path)!r}.")
+        out[key] = _param_from_json(value, safe_mode)
+    return out
+
+
+def _check_params(cls, params: dict) -> None:
+    """The loaded parameters must pass the checks fit applies."""
+    import inspect
+
+    defaults = {
+        name: p.default
+        for name, p in inspect.signature(cls.__init__).parameters.items()
+        if p.default is not p.empty
+    }
+    probe = cls(**{k: (defaults.get(k) if _not_saved(v) else v) for k, v in params.items()})
     try:
-        net_meta = meta["fitted"]["network"]
-        network = from_bytes(
-            model_bytes, [Head(*h) for h in net_meta["heads"]], net_meta["from_logits"], safe_mode=safe_mode
-        )
+        probe._validate_params()
+    except (TypeError, ValueError) as exc:
+        raise StateError(f"params: {exc}") from exc
+
+
+def load_estimator(path, safe_mode: bool = True, limits: _savefile.Limits | None = None):
+    name = os.fspath(path)
+    meta, model_bytes = _savefile.read_archive(path, limits)
+    try:
+        return _estimator_from_meta(meta, model_bytes, safe_mode, limits)
+    except StateError as exc:
+        raise ValueError(f"{name!r} is not a valid skmultihead model file: {exc}") from exc
     except ValueError as exc:
-        if "safe_mode" in str(exc) or "Lambda" in str(exc):
-            raise ValueError(
-                f"The network in {os.fspath(path)!r} holds code that would run when it "
-                "loads (e.g. a Lambda layer), which Keras's safe mode refuses. Load it "
-                "with skmultihead.load(path, safe_mode=False) only if you trust the file."
-            ) from exc
-        raise
-    est = cls(**{k: _param_from_json(v, safe_mode) for k, v in meta["params"].items()})
+        raise ValueError(f"{name!r}: {exc}") from exc
+
+
+def _estimator_from_meta(meta: dict, model_bytes: bytes, safe_mode: bool, limits):
+    from ._state import _int, _list, _str
+    from ._thresholds import resolve_thresholds
+
+    cls = _estimator_classes().get(meta.get("class"))
+    if cls is None:
+        raise StateError(f"unknown estimator class {meta.get('class')!r:.80}")
+    _expect_dict(meta, "file", ("params", "fitted"))
+    params = _params_from_json(cls, meta["params"], safe_mode)
+    _check_params(cls, params)
     fitted = meta["fitted"]
-    s = fitted["spec"]
-    spec = TargetSpec(
-        s["task"],
-        s["form"],
-        [_array_from_json(c) for c in s["classes"]],
-        [Head(*h) for h in s["heads"]],
-        s["y_dtype"],
-        s["n_thresholds"],
+    _expect_dict(fitted, "fitted", ("n_features_in_", "feature_names_in_"))
+    n_features = _int(fitted["n_features_in_"], "n_features_in_", 1)
+    names = fitted["feature_names_in_"]
+    if names is not None:
+        names = _list(names, "feature_names_in_")
+        if len(names) != n_features:
+            raise StateError("feature_names_in_: one name per feature")
+        names = [_str(n, "feature_names_in_", 10_000) for n in names]
+    state = FittedState.from_meta(
+        fitted, model_bytes, safe_mode=safe_mode, n_features_in=n_features, limits=limits
     )
-    est.n_features_in_ = fitted["n_features_in_"]
-    if fitted["feature_names_in_"] is not None:
-        est.feature_names_in_ = np.array(fitted["feature_names_in_"], dtype=object)
-    h = fitted["holdout"]
-    holdout = (
-        None
-        if h is None
-        else (
-            np.array(h["y"]),
-            np.array(h["proba"]),
-            None if h["weights"] is None else np.array(h["weights"]),
-        )
-    )
-    pos_weight = None if fitted["pos_weight"] is None else np.array(fitted["pos_weight"])
-    est._set_learned(spec, network, pos_weight, fitted["history_"], holdout)
+    n_thresholds = state.spec.n_thresholds
+    stored = fitted.get("thresholds")
+    if stored is not None:
+        stored = resolve_thresholds(list(_list(stored, "thresholds")), n_thresholds) if n_thresholds else None
+        if stored is not None and (len(stored) != n_thresholds or not np.all((stored >= 0) & (stored <= 1))):
+            raise StateError("thresholds: one value in [0, 1] per thresholded output")
+    est = cls(**params)
+    threshold = params.get("threshold", 0.5)
+    if n_thresholds:
+        if isinstance(threshold, str):
+            objective = params.get("threshold_objective", "f1")
+            if state.holdout is None and not (_not_saved(objective) and stored is not None):
+                raise StateError("threshold='auto' but the file holds no held-out data to tune on")
+            if _not_saved(objective) and stored is None:
+                raise StateError("threshold='auto' with an objective that was not saved, and no thresholds")
+        else:
+            resolve_thresholds(threshold, n_thresholds)
+    est.n_features_in_ = n_features
+    if names is not None:
+        est.feature_names_in_ = np.array(names, dtype=object)
+    est._set_learned(state)
+    objective = params.get("threshold_objective")
+    if stored is not None and _not_saved(objective):
+        est._tuned_[objective] = stored
     return est

@@ -28,6 +28,18 @@ FORM_COLLECTIONS = "collections"  # [["drama", "comedy"], ["news"]]
 FORM_COLUMNS = "columns"  # 2-D, one set of classes per column
 FORM_BINARY_COLUMNS = "binary_columns"  # 2-D, two values per column (multi-label)
 
+TASKS = ("binary", MULTICLASS, MULTILABEL, "multiclass-multioutput")
+FORMS = (
+    FORM_LABELS,
+    FORM_ONEHOT,
+    FORM_INDICATOR,
+    FORM_SPARSE,
+    FORM_SOFT,
+    FORM_COLLECTIONS,
+    FORM_COLUMNS,
+    FORM_BINARY_COLUMNS,
+)
+
 
 @dataclass
 class Head:

@@ -98,8 +98,22 @@ def weights_by_label(class_weight: dict, classes: np.ndarray, what: str) -> np.n
                 f"class_weight names the {what} {label!r}, which is not in y. "
                 f"{what.capitalize()}s: {list(classes)[:20]}."
             )
-        weights[i] = float(weight)
+        weights[i] = _checked_weight(label, weight)
+    if not np.any(weights > 0):
+        raise ValueError(f"class_weight gives every {what} a weight of zero; at least one must be positive.")
     return weights
+
+
+def _checked_weight(label, weight) -> float:
+    """A class weight is refused as a negative sample_weight is: before training."""
+    if isinstance(weight, (bool, np.bool_)) or not isinstance(weight, (int, float, np.integer, np.floating)):
+        raise TypeError(f"class_weight for {label!r} must be a number; got {type(weight).__name__}.")
+    value = float(weight)
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(
+            f"class_weight for {label!r} is {weight!r}; class weights must be finite and non-negative."
+        )
+    return value
 
 
 def single_head_weights(class_weight, idx: np.ndarray, classes: np.ndarray) -> np.ndarray:

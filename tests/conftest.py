@@ -2,3 +2,18 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")  # tests run on the CPU
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _empty_fit_cache():
+    """Every test starts with an empty in-process fit cache and default settings,
+    so that two fits in different tests are never one network."""
+    import skmultihead
+
+    skmultihead.clear_cache()
+    before = skmultihead.get_config()
+    yield
+    skmultihead.set_config(**before)
+    skmultihead.clear_cache()

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import skmultihead
-from skmultihead import MultiClassKerasClassifier, MultiLabelKerasClassifier
+from skmultihead import MultiClassKerasClassifier, MultiLabelKerasClassifier, _savefile
 
 from ._helpers import FAST, learnable
 
@@ -47,7 +47,7 @@ def test_pickle_holds_the_network_in_keras_format_and_is_small(fitted):
     est = models[1][0]
     state = est.__getstate__()
     assert "_network_" not in state and "model_" not in state
-    assert state["_network_keras_"][:2] == b"PK"  # a .keras (zip) file
+    assert state["_fitted_"][1][:2] == b"PK"  # a .keras (zip) file
     assert len(pickle.dumps(est)) < 200_000
 
 
@@ -64,7 +64,7 @@ def test_save_and_load_round_trip(fitted, tmp_path, index):
     with zipfile.ZipFile(path) as zf:
         assert sorted(zf.namelist()) == ["model.keras", "skmultihead.json"]
         meta = json.loads(zf.read("skmultihead.json"))
-    assert meta["format_version"] == 1 and meta["class"] == type(est).__name__
+    assert meta["format_version"] == _savefile.FORMAT_VERSION and meta["class"] == type(est).__name__
 
 
 def test_loaded_estimator_refits(fitted, tmp_path):

@@ -5,6 +5,7 @@ import pytest
 from sklearn.metrics import f1_score
 from sklearn.model_selection import FixedThresholdClassifier, GridSearchCV, KFold, TunedThresholdClassifierCV
 
+import skmultihead
 from skmultihead import MultiClassKerasClassifier, MultiLabelKerasClassifier, _cache
 from skmultihead._thresholds import best_threshold, tune_thresholds
 
@@ -191,9 +192,10 @@ def test_unseeded_fits_are_not_cached(monkeypatch):
 
 def test_in_process_cache_is_bounded():
     X, Y = noisy_multilabel(100)
-    for lr in np.linspace(0.001, 0.01, _cache.MEMORY_ENTRIES + 3):
+    entries = skmultihead.get_config()["fit_cache_entries"]
+    for lr in np.linspace(0.001, 0.01, entries + 3):
         MultiLabelKerasClassifier(**{**SMALL, "learning_rate": float(lr), "epochs": 1}).fit(X, Y)
-    assert len(_cache._memory) == _cache.MEMORY_ENTRIES
+    assert len(_cache._memory) == entries
 
 
 def test_memory_folder_shares_networks_across_processes(tmp_path):
@@ -201,7 +203,7 @@ def test_memory_folder_shares_networks_across_processes(tmp_path):
     grid = {"threshold": [0.2, 0.4, 0.6]}
     est = MultiLabelKerasClassifier(**SMALL, memory=str(tmp_path))
     search = GridSearchCV(est, grid, cv=KFold(2), scoring="f1_macro", n_jobs=2).fit(X, Y)
-    files = list((tmp_path / "skmultihead").glob("*.joblib"))
+    files = list((tmp_path / "skmultihead").glob("*.skmh"))
     assert len(files) == 2 + 1  # one network per fold, plus the refit
     serial = GridSearchCV(MultiLabelKerasClassifier(**SMALL), grid, cv=KFold(2), scoring="f1_macro").fit(X, Y)
     np.testing.assert_allclose(search.cv_results_["mean_test_score"], serial.cv_results_["mean_test_score"])
@@ -214,7 +216,7 @@ def test_disk_cache_is_bounded(tmp_path, monkeypatch):
         MultiLabelKerasClassifier(**{**SMALL, "learning_rate": lr, "epochs": 1}, memory=str(tmp_path)).fit(
             X, Y
         )
-    assert len(list((tmp_path / "skmultihead").glob("*.joblib"))) == 2
+    assert len(list((tmp_path / "skmultihead").glob("*.skmh"))) == 2
 
 
 def test_binary_estimator_in_tuned_and_fixed_threshold_classifiers():

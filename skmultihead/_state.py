@@ -1,0 +1,395 @@
+"""What a fit learned, with one round trip to data.
+
+:class:`FittedState` is everything ``fit`` learns besides the feature
+checks (``n_features_in_``, ``feature_names_in_``, which come from each
+fit's own X): the target spec, the trained network, the per-label positive
+weights, the history and the held-out predictions that ``threshold="auto"``
+tunes on. It goes to data in two forms:
+
+- ``to_meta()`` / ``from_meta()``: JSON-able metadata plus the network as
+  ``.keras`` bytes. Used by pickling, by the ``memory=`` folder and by the
+  safe file (``save``/``load``). ``from_meta`` trusts nothing: every field
+  is type-checked, and the metadata must agree with the network (heads,
+  units, classes, input width), else a ``ValueError``.
+- ``detached()`` / ``attached()``: the network as its config and a copy of
+  its weights, with nothing shared with the estimator; the in-process fit
+  cache keeps these (no file written).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _savefile
+from ._network import Network, wrap_logits
+from ._targets import FORM_BINARY_COLUMNS, FORM_COLUMNS, FORMS, MULTILABEL, TASKS, Head, TargetSpec
+
+_HEAD_KINDS = ("binary", "multiclass", "multilabel")
+# Label and target dtypes a file may name: numbers, booleans, strings, objects.
+_DTYPE = re.compile(r"^[<>|=]?(b1|i[1248]|u[1248]|f[248]|U[0-9]{1,9}|O)$")
+
+
+class StateError(ValueError):
+    """Metadata that is not a valid fitted state."""
+
+
+def _fail(where: str, what: str):
+    raise StateError(f"{where}: {what}")
+
+
+@dataclass
+class FittedState:
+    spec: TargetSpec
+    network: Network
+    pos_weight: np.ndarray | None
+    history: dict
+    holdout: tuple | None  # (y_true (n, T), proba (n, T), weights (n,) or None)
+
+    # ---- in memory --------------------------------------------------------
+    def detached(self) -> dict:
+        """A copy that shares nothing with live objects: config and weights."""
+        model = self.network.train_model
+        return {
+            "model": (type(model), model.get_config(), model.get_weights()),
+            "heads": copy.deepcopy(self.network.heads),
+            "from_logits": self.network.from_logits,
+            "rest": copy.deepcopy((self.spec, self.pos_weight, self.history, self.holdout)),
+        }
+
+    @classmethod
+    def attached(cls, entry: dict) -> FittedState:
+        """A state with a new network built from ``detached()``'s output."""
+        model_cls, config, weights = entry["model"]
+        train_model = model_cls.from_config(copy.deepcopy(config))  # from_config consumes its dict
+        train_model.set_weights(weights)
+        network = network_from_train_model(train_model, copy.deepcopy(entry["heads"]), entry["from_logits"])
+        spec, pos_weight, history, holdout = copy.deepcopy(entry["rest"])
+        return cls(spec, network, pos_weight, history, holdout)
+
+    def nbytes(self) -> int:
+        """Roughly what ``detached()`` costs in memory."""
+        total = sum(int(np.prod(w.shape)) * 4 for w in self.network.train_model.weights)
+        for a in self.holdout or ():
+            total += 0 if a is None else np.asarray(a).nbytes
+        return total
+
+    # ---- as data ----------------------------------------------------------
+    def to_meta(self) -> dict:
+        spec = self.spec
+        holdout = self.holdout
+        return {
+            "history_": {str(k): [float(v) for v in vals] for k, vals in self.history.items()},
+            "pos_weight": None if self.pos_weight is None else [float(w) for w in self.pos_weight],
+            "holdout": None
+            if holdout is None
+            else {
+                "y": np.asarray(holdout[0], dtype=float).tolist(),
+                "proba": np.asarray(holdout[1], dtype=float).tolist(),
+                "weights": None if holdout[2] is None else np.asarray(holdout[2], dtype=float).tolist(),
+            },
+            "spec": {
+                "task": spec.task,
+                "form": spec.form,
+                "classes": [_array_to_json(c) for c in spec.classes],
+                "heads": [[h.kind, h.units, h.name] for h in spec.heads],
+                "y_dtype": spec.y_dtype,
+                "n_thresholds": spec.n_thresholds,
+            },
+            "network": {
+                "heads": [[h.kind, h.units, h.name] for h in self.network.heads],
+                "from_logits": self.network.from_logits,
+            },
+        }
+
+    def model_bytes(self) -> bytes:
+        return _savefile.model_to_bytes(self.network.train_model)
+
+    @classmethod
+    def from_meta(
+        cls,
+        meta,
+        model_bytes: bytes,
+        *,
+        safe_mode: bool = True,
+        n_features_in: int | None = None,
+        limits: _savefile.Limits | None = None,
+    ) -> FittedState:
+        """Rebuild a state, checking every field and the network against them.
+
+        Raises ``ValueError`` for anything malformed or inconsistent.
+        """
+        where = "fitted state"
+        _expect_dict(meta, where, ("history_", "pos_weight", "holdout", "spec", "network"))
+        spec = _spec_from_json(meta["spec"])
+        net = meta["network"]
+        _expect_dict(net, "network", ("heads", "from_logits"))
+        net_heads = _heads_from_json(net["heads"], "network.heads")
+        if not isinstance(net["from_logits"], bool):
+            _fail("network.from_logits", "must be true or false")
+        _check_network_heads(spec, net_heads)
+        history = _history_from_json(meta["history_"])
+        pos_weight = _pos_weight_from_json(meta["pos_weight"], spec)
+        holdout = _holdout_from_json(meta["holdout"], spec)
+        train_model = _savefile.model_from_bytes(model_bytes, safe_mode=safe_mode, limits=limits)
+        _check_model(train_model, net_heads, n_features_in)
+        network = network_from_train_model(train_model, net_heads, net["from_logits"])
+        return cls(spec, network, pos_weight, history, holdout)
+
+
+def network_from_train_model(train_model, heads: list, from_logits: bool) -> Network:
+    if from_logits:
+        return wrap_logits(train_model, heads)
+    return Network(train_model, train_model, heads, False)
+
+
+# ---------------------------------------------------------------------------
+# Checks of data read back
+# ---------------------------------------------------------------------------
+
+
+def _expect_dict(value, where: str, keys) -> None:
+    if not isinstance(value, dict):
+        _fail(where, f"expected an object, got {type(value).__name__}")
+    missing = [k for k in keys if k not in value]
+    if missing:
+        _fail(where, f"missing {missing}")
+
+
+def _int(value, where: str, low: int = 0, high: int = 2**31) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        _fail(where, f"expected an integer in [{low}, {high}], got {value!r:.80}")
+    return value
+
+
+def _str(value, where: str, max_len: int = 256) -> str:
+    if not isinstance(value, str) or len(value) > max_len:
+        _fail(where, f"expected a string of at most {max_len} characters, got {value!r:.80}")
+    return value
+
+
+def _list(value, where: str, max_len: int | None = None) -> list:
+    if not isinstance(value, list) or (max_len is not None and len(value) > max_len):
+        _fail(
+            where, f"expected a list{'' if max_len is None else f' of at most {max_len}'}, got {value!r:.80}"
+        )
+    return value
+
+
+def check_dtype(value, where: str, values: list | None = None) -> np.dtype:
+    """A dtype string from a file: only plain kinds, strings no longer than needed."""
+    if not isinstance(value, str) or not _DTYPE.match(value):
+        _fail(where, f"unsupported dtype {value!r:.80}")
+    dtype = np.dtype(value)
+    if dtype.kind == "U":
+        longest = max((len(v) for v in values or () if isinstance(v, str)), default=1)
+        # NumPy may widen a string dtype past its values (np.column_stack of
+        # strings and numbers gives <U21), but never by megabytes.
+        if dtype.itemsize // 4 > max(longest, 256):
+            _fail(where, f"dtype {value!r} is far wider than the strings it holds")
+    return dtype
+
+
+def _array_to_json(a: np.ndarray) -> dict:
+    return {"values": a.tolist(), "dtype": a.dtype.str}
+
+
+def _array_from_json(d, where: str) -> np.ndarray:
+    _expect_dict(d, where, ("values", "dtype"))
+    values = _list(d["values"], f"{where}.values")
+    dtype = check_dtype(d["dtype"], f"{where}.dtype", values)
+    if any(isinstance(v, (list, dict)) for v in values):
+        _fail(where, "labels must be plain values")
+    if dtype.kind in "biuf" and not all(isinstance(v, (bool, int, float)) for v in values):
+        _fail(where, f"values do not match dtype {dtype.str}")
+    if dtype.kind == "U" and not all(isinstance(v, str) for v in values):
+        _fail(where, "string dtype for values that are not strings")
+    try:
+        out = np.array(values, dtype=dtype)
+    except (TypeError, ValueError, OverflowError) as exc:
+        _fail(where, f"values do not fit dtype {dtype.str} ({exc})")
+    if out.ndim != 1:
+        _fail(where, "expected a flat list of labels")
+    return out
+
+
+def _heads_from_json(value, where: str) -> list:
+    heads = []
+    for i, h in enumerate(_list(value, where, max_len=100_000)):
+        if not isinstance(h, list) or len(h) != 3:
+            _fail(f"{where}[{i}]", "expected [kind, units, name]")
+        kind, units, name = h
+        if kind not in _HEAD_KINDS:
+            _fail(f"{where}[{i}]", f"unknown head kind {kind!r:.40}")
+        heads.append(
+            Head(kind, _int(units, f"{where}[{i}] units", 1, 10_000_000), _str(name, f"{where}[{i}] name"))
+        )
+    if not heads:
+        _fail(where, "no heads")
+    return heads
+
+
+def _spec_from_json(s) -> TargetSpec:
+    where = "spec"
+    _expect_dict(s, where, ("task", "form", "classes", "heads", "y_dtype", "n_thresholds"))
+    if s["task"] not in TASKS:
+        _fail("spec.task", f"unknown task {s['task']!r:.40}")
+    if s["form"] not in FORMS:
+        _fail("spec.form", f"unknown form {s['form']!r:.40}")
+    heads = _heads_from_json(s["heads"], "spec.heads")
+    classes = [
+        _array_from_json(c, f"spec.classes[{i}]") for i, c in enumerate(_list(s["classes"], "spec.classes"))
+    ]
+    # predict answers in this dtype: no wider than the labels it holds
+    check_dtype(s["y_dtype"], "spec.y_dtype", [v for c in classes for v in c.tolist()])
+    spec = TargetSpec(
+        s["task"], s["form"], classes, heads, s["y_dtype"], _int(s["n_thresholds"], "spec.n_thresholds")
+    )
+    _check_spec(spec)
+    return spec
+
+
+def _check_spec(spec: TargetSpec) -> None:
+    """Task, form, heads and classes must describe one coherent target."""
+    heads, classes, task, form = spec.heads, spec.classes, spec.task, spec.form
+    for c in classes:
+        if len(c) < 1 or len({_label_key(v) for v in c.tolist()}) != len(c):
+            _fail("spec.classes", "each set of classes must be non-empty and hold no duplicates")
+    by_column = form in (FORM_COLUMNS, FORM_BINARY_COLUMNS)
+    if form not in _FORMS_OF_TASK[task]:
+        _fail("spec", f"form {form!r} does not go with task {task!r}")
+    if task == "multiclass-multioutput":
+        if len(heads) != len(classes) or len(heads) < 1:
+            _fail("spec", "one head and one set of classes per output")
+        for head, c in zip(heads, classes):
+            want = ("binary", 1) if len(c) == 2 else ("multiclass", len(c))
+            if (head.kind, head.units) != want or len(c) < 2:
+                _fail("spec", f"head {head.name!r} does not match its {len(c)} classes")
+    else:
+        if len(heads) != 1:
+            _fail("spec", f"a {task} task has one head, not {len(heads)}")
+        head = heads[0]
+        if task == "binary" and (
+            (head.kind, head.units) != ("binary", 1) or len(classes) != 1 or len(classes[0]) != 2
+        ):
+            _fail("spec", "a binary task has one 1-unit head and two classes")
+        if task == "multiclass" and (
+            head.kind != "multiclass" or len(classes) != 1 or head.units != len(classes[0]) or head.units < 2
+        ):
+            _fail("spec", "a multiclass head has one unit per class")
+        if task == MULTILABEL:
+            n_labels = len(classes) if by_column else (len(classes[0]) if len(classes) == 1 else -1)
+            if head.kind != "multilabel" or head.units != n_labels:
+                _fail("spec", "a multi-label head has one unit per label")
+            if by_column and any(len(c) != 2 for c in classes):
+                _fail("spec", "each binary column has two values")
+    thresholded = sum(h.units for h in heads if h.thresholded)
+    if spec.n_thresholds != thresholded:
+        _fail(
+            "spec.n_thresholds",
+            f"is {spec.n_thresholds} but the heads have {thresholded} thresholded outputs",
+        )
+
+
+_FORMS_OF_TASK = {
+    "binary": ("labels",),
+    "multiclass": ("labels", "onehot"),
+    MULTILABEL: ("indicator", "sparse", "soft", "collections", FORM_BINARY_COLUMNS),
+    "multiclass-multioutput": (FORM_COLUMNS,),
+}
+
+
+def _label_key(v):
+    return (type(v).__name__, v) if isinstance(v, (int, float, bool, str, type(None))) else repr(v)
+
+
+def _check_network_heads(spec: TargetSpec, net_heads: list) -> None:
+    if len(net_heads) != len(spec.heads):
+        _fail("network.heads", f"{len(net_heads)} heads for a target with {len(spec.heads)}")
+    for want, have in zip(spec.heads, net_heads):
+        same = (want.kind, want.units) == (have.kind, have.units)
+        softmax_binary = want.kind == "binary" and (have.kind, have.units) == ("multiclass", 2)
+        if not (same or softmax_binary):
+            _fail(
+                "network.heads", f"head {have.kind}/{have.units} cannot answer for {want.kind}/{want.units}"
+            )
+
+
+def _finite_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _history_from_json(h) -> dict:
+    if not isinstance(h, dict):
+        _fail("history_", "expected an object")
+    out = {}
+    for k, vals in h.items():
+        _str(k, "history_ key")
+        vals = _list(vals, f"history_[{k!r}]")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
+            _fail(f"history_[{k!r}]", "expected numbers")
+        out[k] = [float(v) for v in vals]
+    return out
+
+
+def _float_array(value, where: str, ndim: int) -> np.ndarray:
+    if not isinstance(value, list):
+        _fail(where, "expected a list")
+    try:
+        a = np.array(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        _fail(where, f"expected a rectangular array of numbers ({exc})")
+    if a.ndim != ndim or not np.all(np.isfinite(a)):
+        _fail(where, f"expected a {ndim}-D array of finite numbers")
+    return a
+
+
+def _pos_weight_from_json(value, spec: TargetSpec):
+    if value is None:
+        return None
+    w = _float_array(value, "pos_weight", 1)
+    if spec.task != MULTILABEL or len(w) != spec.heads[0].units or np.any(w < 0):
+        _fail("pos_weight", "expected one non-negative weight per label of a multi-label task")
+    return w
+
+
+def _holdout_from_json(h, spec: TargetSpec):
+    if h is None:
+        return None
+    _expect_dict(h, "holdout", ("y", "proba", "weights"))
+    y, proba = _float_array(h["y"], "holdout.y", 2), _float_array(h["proba"], "holdout.proba", 2)
+    if y.shape != proba.shape or y.shape[1] != spec.n_thresholds or len(y) < 1:
+        _fail("holdout", f"expected y and proba of shape (n, {spec.n_thresholds})")
+    if np.any((y < 0) | (y > 1)) or np.any((proba < 0) | (proba > 1)):
+        _fail("holdout", "values outside [0, 1]")
+    weights = None
+    if h["weights"] is not None:
+        weights = _float_array(h["weights"], "holdout.weights", 1)
+        if len(weights) != len(y) or np.any(weights < 0):
+            _fail("holdout.weights", "expected one non-negative weight per held-out row")
+    return y, proba, weights
+
+
+def _check_model(model, heads: list, n_features_in: int | None) -> None:
+    try:
+        outputs = list(model.outputs)
+        inputs = list(model.inputs)
+    except (AttributeError, ValueError, TypeError):
+        _fail("network", "is not a functional Keras model with known inputs and outputs")
+    if len(outputs) != len(heads):
+        _fail("network", f"has {len(outputs)} outputs but the metadata names {len(heads)} heads")
+    for out, head in zip(outputs, heads):
+        if len(out.shape) != 2 or out.shape[-1] != head.units:
+            _fail(
+                "network", f"output {head.name!r} has shape {tuple(out.shape)}, expected (None, {head.units})"
+            )
+    if n_features_in is not None:
+        if len(inputs) != 1:
+            _fail("network", f"has {len(inputs)} inputs, expected one")
+        shape = inputs[0].shape
+        if len(shape) < 2 or (shape[1] is not None and shape[1] != n_features_in):
+            _fail("network", f"takes inputs of shape {tuple(shape)} but n_features_in_ is {n_features_in}")
