@@ -198,12 +198,33 @@ def test_bad_fit_input_is_refused_with_a_clear_message(name, cls, X, y, kwargs, 
         ({"loss": "crossentropyy"}, ValueError, "loss"),
         ({"epoch": 3}, TypeError, "unexpected parameters"),
         ({"class_weight": {9: 1.0}}, ValueError, "label 9"),
+        ({"class_weight": {0: -1.0}}, ValueError, "non-negative"),
+        ({"class_weight": {1: np.nan}}, ValueError, "finite"),
+        ({"class_weight": {0: np.inf}}, ValueError, "finite"),
+        ({"class_weight": {0: "heavy"}}, TypeError, "number"),
+        ({"class_weight": {0: 0.0, 1: 0.0, 2: 0.0}}, ValueError, "at least one must be positive"),
     ],
 )
 def test_bad_parameters_are_refused_before_training(params, error, fragment):
     X, _, _, Y = learnable(30)
     with pytest.raises(error, match=fragment):
         MultiLabelKerasClassifier(**{**FAST, **params}).fit(X, Y)
+
+
+@pytest.mark.parametrize(
+    "class_weight,error,fragment",
+    [
+        ({0: -1.0}, ValueError, "non-negative"),
+        ({1: np.nan}, ValueError, "finite"),
+        ({0: 0, 1: 0}, ValueError, "at least one must be positive"),
+    ],
+)
+def test_bad_class_weights_are_refused_like_bad_sample_weights(class_weight, error, fragment):
+    X, yb, y3, _ = learnable(30)
+    with pytest.raises(error, match=fragment):
+        MultiClassKerasClassifier(**FAST, class_weight=class_weight).fit(X, yb)
+    with pytest.raises(error, match=fragment):
+        MultiClassKerasClassifier(**FAST, class_weight=[class_weight, {}]).fit(X, np.column_stack([yb, y3]))
 
 
 @pytest.fixture(scope="module")

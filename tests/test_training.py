@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+import skmultihead
 from skmultihead import MultiClassKerasClassifier, MultiLabelKerasClassifier, TrainingDivergedError
 
 from ._helpers import FAST, learnable
@@ -144,21 +145,40 @@ def test_callbacks_are_called():
     assert Count.epochs == FAST["epochs"]
 
 
-def test_same_random_state_gives_the_same_model():
+def _count_trainings(monkeypatch):
+    calls = []
+    real = keras.Model.fit
+
+    def counting(self, *args, **kwargs):
+        calls.append(1)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", counting)
+    return calls
+
+
+def test_same_random_state_gives_the_same_model(monkeypatch):
+    calls = _count_trainings(monkeypatch)
     X, _, y3, _ = learnable()
-    a = MultiClassKerasClassifier(**FAST).fit(X, y3).predict_proba(X)
-    b = MultiClassKerasClassifier(**FAST).fit(X, y3).predict_proba(X)
-    c = MultiClassKerasClassifier(**{**FAST, "random_state": 1}).fit(X, y3).predict_proba(X)
+    with skmultihead.config_context(fit_cache=False):  # two real trainings, not one and a copy
+        first = MultiClassKerasClassifier(**FAST).fit(X, y3)
+        second = MultiClassKerasClassifier(**FAST).fit(X, y3)
+        c = MultiClassKerasClassifier(**{**FAST, "random_state": 1}).fit(X, y3).predict_proba(X)
+    assert len(calls) == 3 and first.model_ is not second.model_
+    a, b = first.predict_proba(X), second.predict_proba(X)
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, c)
 
 
-def test_random_state_does_not_leave_numpy_seeded():
+def test_random_state_does_not_leave_numpy_seeded(monkeypatch):
+    calls = _count_trainings(monkeypatch)
     X, yb, _, _ = learnable()
     np.random.seed(123)
     expected = np.random.rand()
     np.random.seed(123)
-    MultiClassKerasClassifier(**FAST).fit(X, yb)
+    with skmultihead.config_context(fit_cache=False):
+        MultiClassKerasClassifier(**FAST).fit(X, yb)
+    assert len(calls) == 1  # it trained, seeding everything on the way
     assert np.random.rand() == expected
 
 

@@ -1,0 +1,363 @@
+"""The fit cache serves a network only to a fit that would have trained exactly it,
+and its memory= folder holds data, never code."""
+
+import os
+import pickle
+import textwrap
+import types
+import warnings
+import zipfile
+
+import joblib
+import keras
+import numpy as np
+import pytest
+
+import skmultihead
+from skmultihead import MultiClassKerasClassifier, MultiLabelKerasClassifier, _cache, _savefile
+
+from ._helpers import FAST, learnable, make_X
+
+C = MultiClassKerasClassifier
+
+
+@pytest.fixture
+def trainings(monkeypatch):
+    calls = []
+    real = keras.Model.fit
+
+    def counting(self, *args, **kwargs):
+        calls.append(kwargs.get("epochs"))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", counting)
+    return calls
+
+
+def _binary(n=50):
+    X = make_X(n, 5)
+    return X, (X[:, 0] > 0).astype(int)
+
+
+def test_partial_fit_is_not_served_a_full_fit_and_back(trainings):
+    X, y = _binary()
+    full = C(hidden_layer_sizes=(4,), epochs=30, random_state=0).fit(X, y)
+    part = C(hidden_layer_sizes=(4,), epochs=30, random_state=0).partial_fit(X, y)
+    assert len(full.history_["loss"]) == 30 and len(part.history_["loss"]) == 1
+    skmultihead.clear_cache()
+    part = C(hidden_layer_sizes=(4,), epochs=30, random_state=0).partial_fit(X, y)
+    full = C(hidden_layer_sizes=(4,), epochs=30, random_state=0).fit(X, y)
+    assert len(part.history_["loss"]) == 1 and len(full.history_["loss"]) == 30
+    assert trainings == [30, 1, 1, 30]
+
+
+def test_partial_fit_classes_do_not_leak_into_a_later_fit():
+    X, y = _binary()
+    wide = C(random_state=0, epochs=2).partial_fit(X, y, classes=[0, 1, 2])
+    assert list(wide.classes_) == [0, 1, 2] and wide.task_ == "multiclass"
+    plain = C(random_state=0, epochs=2).fit(X, y)
+    assert list(plain.classes_) == [0, 1] and plain.task_ == "binary"
+    other = C(random_state=0, epochs=2).partial_fit(X, y, classes=[0, 1, 3])
+    assert list(other.classes_) == [0, 1, 3]
+
+
+def test_identical_fits_share_one_training(trainings):
+    X, y = _binary()
+    a = C(**FAST).fit(X, y)
+    b = C(**{**FAST, "threshold": 0.3}).fit(X, y)
+    assert len(trainings) == 1 and a.model_ is not b.model_
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+
+
+def _cell(source: str, namespace: dict) -> None:
+    """Run source as a notebook cell does: into one shared namespace."""
+    exec(textwrap.dedent(source), namespace)
+
+
+def test_model_function_reading_a_changed_global_retrains(trainings):
+    X, y = _binary()
+    ns = {"__name__": "__main__"}
+    _cell(
+        """
+        import keras
+        UNITS = 4
+        def trunk(meta):
+            inp = keras.Input((meta["n_features_in_"],))
+            return keras.Model(inp, keras.layers.Dense(UNITS)(inp))
+        """,
+        ns,
+    )
+    first = C(ns["trunk"], epochs=2, random_state=0).fit(X, y)
+    ns["UNITS"] = 7
+    second = C(ns["trunk"], epochs=2, random_state=0).fit(X, y)
+    assert len(trainings) == 2
+    assert first.model_.layers[1].units == 4 and second.model_.layers[1].units == 7
+
+
+def test_model_function_calling_a_redefined_helper_retrains(trainings):
+    X, y = _binary()
+    ns = {"__name__": "__main__"}
+    _cell(
+        """
+        import keras
+        def hidden(x):
+            return keras.layers.Dense(3)(x)
+        def trunk(meta):
+            inp = keras.Input((meta["n_features_in_"],))
+            return keras.Model(inp, hidden(inp))
+        """,
+        ns,
+    )
+    first = C(ns["trunk"], epochs=2, random_state=0).fit(X, y)
+    _cell(
+        """
+        def hidden(x):
+            return keras.layers.Dense(6, activation="tanh")(x)
+        """,
+        ns,
+    )
+    second = C(ns["trunk"], epochs=2, random_state=0).fit(X, y)
+    assert len(trainings) == 2 and second.model_.layers[1].units == 6
+    third = C(ns["trunk"], epochs=2, random_state=0).fit(X, y)  # nothing changed: shared
+    assert len(trainings) == 2 and third.model_.layers[1].units == 6
+
+
+def test_functions_of_unknowable_content_are_not_cached(trainings):
+    X, y = _binary()
+    helpers = types.ModuleType("user_helpers")  # the user's own module, not an installed package
+    helpers.units = 3
+    ns = {"__name__": "__main__", "helpers": helpers, "keras": keras}
+    _cell(
+        """
+        def trunk(meta):
+            inp = keras.Input((meta["n_features_in_"],))
+            return keras.Model(inp, keras.layers.Dense(helpers.units)(inp))
+        """,
+        ns,
+    )
+    C(ns["trunk"], epochs=2, random_state=0).fit(X, y)
+    helpers.units = 5
+    later = C(ns["trunk"], epochs=2, random_state=0).fit(X, y)
+    assert len(trainings) == 2 and later.model_.layers[1].units == 5
+
+
+def test_a_subclass_redefined_with_other_code_retrains(trainings):
+    X, y = _binary()
+    ns = {"__name__": "__main__", "C": C}
+    _cell(
+        """
+        class Mine(C):
+            def _class_weights(self, spec, targets, sample_weight):
+                return super()._class_weights(spec, targets, sample_weight)
+        """,
+        ns,
+    )
+    ns["Mine"](**FAST).fit(X, y)
+    _cell(
+        """
+        class Mine(C):
+            def _class_weights(self, spec, targets, sample_weight):
+                w, pos = super()._class_weights(spec, targets, None)
+                return w, pos
+        """,
+        ns,
+    )
+    ns["Mine"](**FAST).fit(X, y)
+    assert len(trainings) == 2
+
+
+def test_memory_folder_with_unseeded_fits_trains_every_time(trainings, tmp_path):
+    X, y = _binary()
+    a = C(**{**FAST, "random_state": None}, memory=str(tmp_path)).fit(X, y)
+    b = C(**{**FAST, "random_state": None}, memory=str(tmp_path)).fit(X, y)
+    assert len(trainings) == 2
+    assert not np.allclose(a.predict_proba(X), b.predict_proba(X))
+    assert not list((tmp_path / "skmultihead").glob("*.skmh"))
+
+
+def test_each_new_objective_function_gets_its_own_thresholds():
+    from skmultihead._thresholds import tune_thresholds
+
+    X, _, _, Y = learnable(300)
+    est = MultiLabelKerasClassifier(**FAST, threshold="auto").fit(X, Y)
+    y_true, proba, weights = est._holdout_
+    wrong = 0
+    for k in range(30):
+        target = (k % 10 + 1) / 11
+
+        def objective(yt, yp, target=target):  # made afresh each time, as in a loop or a notebook cell
+            return -abs(yp.mean() - target)
+
+        est.set_params(threshold_objective=objective)
+        wrong += not np.array_equal(est.thresholds_, tune_thresholds(y_true, proba, objective, weights))
+        del objective
+    assert wrong == 0
+
+
+def test_cache_is_bounded_by_bytes_and_can_be_turned_off_and_emptied(trainings):
+    X, y = _binary()
+    with skmultihead.config_context(fit_cache_bytes=100):  # smaller than any network
+        C(**FAST).fit(X, y)
+        assert len(_cache._memory) == 0
+        C(**FAST).fit(X, y)
+    assert len(trainings) == 2
+    C(**FAST).fit(X, y)
+    assert len(_cache._memory) == 1
+    with skmultihead.config_context(fit_cache=False):
+        C(**FAST).fit(X, y)
+    assert len(trainings) == 4
+    skmultihead.clear_cache()
+    assert len(_cache._memory) == 0
+    C(**FAST).fit(X, y)
+    assert len(trainings) == 5
+    with pytest.raises(ValueError, match="non-negative int"):
+        skmultihead.set_config(fit_cache_bytes=-1)
+
+
+def test_a_cached_history_is_a_copy():
+    X, y = _binary()
+    a = C(**FAST).fit(X, y)
+    a.history_["loss"].append(99.0)
+    b = C(**FAST).fit(X, y)
+    assert len(b.history_["loss"]) == FAST["epochs"]
+
+
+# ---------------------------------------------------------------------------
+# memory= folders
+# ---------------------------------------------------------------------------
+
+
+class _Planted:
+    """A pickle that writes a file when unpickled."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def _entry(tmp_path):
+    files = list((tmp_path / "skmultihead").glob("*.skmh"))
+    assert len(files) == 1
+    return files[0]
+
+
+def test_memory_folder_entries_are_data_and_planted_pickles_never_run(trainings, tmp_path):
+    X, y = _binary()
+    C(**FAST, memory=str(tmp_path)).fit(X, y)
+    entry = _entry(tmp_path)
+    with zipfile.ZipFile(entry) as zf:
+        assert sorted(zf.namelist()) == ["model.keras", "skmultihead.json"]
+    marker = tmp_path / "code-ran"
+    # a pickle planted under the entry's own name and under the old .joblib name
+    joblib.dump(_Planted(str(marker)), entry)
+    entry.with_suffix(".joblib").write_bytes(pickle.dumps(_Planted(str(marker))))
+    skmultihead.clear_cache()
+    est = C(**FAST, memory=str(tmp_path)).fit(X, y)
+    assert not marker.exists()
+    assert len(trainings) == 2  # the junk entry was retrained, not read
+    assert est.predict_proba(X).shape == (len(X), 2)
+
+
+def test_junk_and_foreign_entries_retrain_and_say_so(trainings, tmp_path, capsys):
+    X, y = _binary()
+    C(**FAST, memory=str(tmp_path)).fit(X, y)
+    entry = _entry(tmp_path)
+    entry.write_bytes(b"junk")
+    skmultihead.clear_cache()
+    C(**FAST, memory=str(tmp_path), verbose=1).fit(X, y)
+    assert "not used" in capsys.readouterr().out
+    assert len(trainings) == 2
+    # a well-formed entry of another fit, renamed to this fit's key
+    X2, y2 = _binary(40)
+    skmultihead.clear_cache()
+    for f in (tmp_path / "skmultihead").glob("*"):
+        f.unlink()
+    C(**FAST, memory=str(tmp_path)).fit(X2, y2)
+    other = _entry(tmp_path)
+    key = _cache.key_for(C(**FAST, memory=str(tmp_path)), X, y, None, ("fit", FAST["epochs"], None))
+    other.rename(other.with_name(key + ".skmh"))
+    skmultihead.clear_cache()
+    C(**FAST, memory=str(tmp_path)).fit(X, y)
+    assert len(trainings) == 4
+
+
+def test_an_entry_of_the_right_key_but_another_target_is_not_served(trainings, tmp_path):
+    X, y = _binary()
+    C(**FAST, memory=str(tmp_path)).fit(X, 1 - y)  # another target, same shapes
+    other = _entry(tmp_path)
+    key = _cache.key_for(C(**FAST, memory=str(tmp_path)), X, y, None, ("fit", FAST["epochs"], None))
+    meta, model = _savefile.read_archive(other)
+    meta["key"] = key
+    meta["fitted"]["spec"]["classes"][0] = {"values": [5, 6], "dtype": "<i8"}
+    meta.pop("checksum")
+    _savefile.write_archive(other.with_name(key + ".skmh"), meta, model)
+    skmultihead.clear_cache()
+    est = C(**FAST, memory=str(tmp_path)).fit(X, y)
+    assert list(est.classes_) == [0, 1]
+    assert len(trainings) == 2
+
+
+def _plant(tmp_path, folder):
+    """A folder holding an entry for the fit below, planted by someone else."""
+    X, y = _binary()
+    C(**FAST, memory=str(tmp_path / "mine")).fit(X, y)
+    (folder / "skmultihead").mkdir(parents=True, exist_ok=True)
+    src = _entry(tmp_path / "mine")
+    (folder / "skmultihead" / src.name).write_bytes(src.read_bytes())
+    skmultihead.clear_cache()
+    return X, y
+
+
+def test_a_folder_others_can_write_is_not_used(trainings, tmp_path):
+    shared = tmp_path / "shared"
+    X, y = _plant(tmp_path, shared)
+    os.chmod(shared, 0o777)
+    with pytest.warns(UserWarning, match="may write to it"):
+        C(**FAST, memory=str(shared)).fit(X, y)
+    assert len(trainings) == 2  # the planted entry was not read
+    skmultihead.clear_cache()
+    os.chmod(shared, 0o700)
+    os.chmod(shared / "skmultihead", 0o777)
+    with pytest.warns(UserWarning, match="may write to it"):
+        C(**FAST, memory=str(shared)).fit(X, y)
+    assert len(trainings) == 3
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a folder to another user needs root")
+def test_a_folder_of_another_user_is_not_used(trainings, tmp_path):
+    theirs = tmp_path / "theirs"
+    X, y = _plant(tmp_path, theirs)
+    os.chown(theirs, 4242, 4242)
+    with pytest.warns(UserWarning, match="another user"):
+        C(**FAST, memory=str(theirs)).fit(X, y)
+    assert len(trainings) == 2
+
+
+def test_a_read_only_folder_never_fails_a_fit(trainings, tmp_path, monkeypatch):
+    X, y = _binary()
+    C(**FAST, memory=str(tmp_path)).fit(X, y)
+    skmultihead.clear_cache()
+    real_open, real_mkstemp = os.open, _savefile.tempfile.mkstemp
+
+    def read_only_open(path, flags, *args, **kwargs):
+        if str(path).startswith(str(tmp_path)) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            raise PermissionError(13, "Permission denied", path)
+        return real_open(path, flags, *args, **kwargs)
+
+    def read_only_mkstemp(*args, dir=None, **kwargs):
+        if str(dir).startswith(str(tmp_path)):
+            raise PermissionError(13, "Permission denied", dir)
+        return real_mkstemp(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(os, "open", read_only_open)
+    monkeypatch.setattr(_savefile.tempfile, "mkstemp", read_only_mkstemp)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read = C(**FAST, memory=str(tmp_path)).fit(X, y)  # the entry is there to be read
+        assert len(trainings) == 1
+        skmultihead.clear_cache()
+        trained = C(**{**FAST, "epochs": 2}, memory=str(tmp_path)).fit(X, y)  # none to read: trains
+    assert len(trainings) == 2
+    assert read.predict(X).shape == trained.predict(X).shape == (len(X),)
