@@ -109,6 +109,7 @@ def test_model_function_calling_a_redefined_helper_retrains(trainings):
         ns,
     )
     first = C(ns["trunk"], epochs=2, random_state=0).fit(X, y)
+    assert first.model_.layers[1].units == 3
     _cell(
         """
         def hidden(x):
