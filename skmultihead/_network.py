@@ -135,7 +135,7 @@ def _output_units(layer) -> int | None:
     return int(shape[-1]) if shape[-1] is not None else None
 
 
-def _is_complete(model: keras.Model) -> bool:
+def is_complete(model: keras.Model) -> bool:
     return any(_activation_name(layer) in _PROBABILITY_ACTIVATIONS for layer in _output_layers(model))
 
 
@@ -196,7 +196,7 @@ def _head_layers(features, heads: list) -> list:
 
 def assemble(net: keras.Model, heads: list, task: str, input_shape: tuple, sparse: bool) -> Network:
     """Put heads on a trunk, or check and wrap a complete model."""
-    if _is_complete(net):
+    if is_complete(net):
         heads = check_complete_model(net, heads, task)
         return Network(net, net, heads, from_logits=False)
     try:

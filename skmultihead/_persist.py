@@ -181,7 +181,9 @@ def load_estimator(path, safe_mode: bool = True, limits: _savefile.Limits | None
     meta, model_bytes = _savefile.read_archive(path, limits)
     try:
         return _estimator_from_meta(meta, model_bytes, safe_mode, limits)
-    except StateError as exc:
+    except (StateError, TypeError, KeyError, IndexError, AttributeError, RecursionError) as exc:
+        # TypeError and the like come from values of the wrong type deep in the
+        # metadata; the promise is a ValueError for any malformed file.
         raise ValueError(f"{name!r} is not a valid skmultihead model file: {exc}") from exc
     except ValueError as exc:
         raise ValueError(f"{name!r}: {exc}") from exc

@@ -136,7 +136,7 @@ class FittedState:
         pos_weight = _pos_weight_from_json(meta["pos_weight"], spec)
         holdout = _holdout_from_json(meta["holdout"], spec)
         train_model = _savefile.model_from_bytes(model_bytes, safe_mode=safe_mode, limits=limits)
-        _check_model(train_model, net_heads, n_features_in)
+        _check_model(train_model, net_heads, net["from_logits"], n_features_in)
         network = network_from_train_model(train_model, net_heads, net["from_logits"])
         return cls(spec, network, pos_weight, history, holdout)
 
@@ -336,9 +336,14 @@ def _history_from_json(h) -> dict:
     return out
 
 
+def _numbers_only(value, ndim: int) -> bool:
+    rows = value if ndim == 2 else [value]
+    return all(isinstance(r, list) for r in rows) and all(type(v) in (int, float) for r in rows for v in r)
+
+
 def _float_array(value, where: str, ndim: int) -> np.ndarray:
-    if not isinstance(value, list):
-        _fail(where, "expected a list")
+    if not isinstance(value, list) or not _numbers_only(value, ndim):
+        _fail(where, f"expected a {ndim}-D list of numbers")
     try:
         a = np.array(value, dtype=float)
     except (TypeError, ValueError) as exc:
@@ -374,7 +379,9 @@ def _holdout_from_json(h, spec: TargetSpec):
     return y, proba, weights
 
 
-def _check_model(model, heads: list, n_features_in: int | None) -> None:
+def _check_model(model, heads: list, from_logits: bool, n_features_in: int | None) -> None:
+    from ._network import is_complete
+
     try:
         outputs = list(model.outputs)
         inputs = list(model.inputs)
@@ -387,6 +394,13 @@ def _check_model(model, heads: list, n_features_in: int | None) -> None:
             _fail(
                 "network", f"output {head.name!r} has shape {tuple(out.shape)}, expected (None, {head.units})"
             )
+    if is_complete(model) == from_logits:
+        _fail(
+            "network.from_logits",
+            "says the network outputs logits but it ends in softmax/sigmoid"
+            if from_logits
+            else "says the network outputs probabilities but it outputs logits",
+        )
     if n_features_in is not None:
         if len(inputs) != 1:
             _fail("network", f"has {len(inputs)} inputs, expected one")
