@@ -76,3 +76,33 @@ def scikeras_multilabel(n_labels: int):
         return m
 
     return model
+
+
+SPLITS = ("emotions", "scene", "yeast", "medical", "bibtex")
+
+
+def load_split(name: str):
+    """(X_train, X_test, Y_train, Y_test, is_sparse) of a standard split in ../shared/datasets/splits.
+
+    Exits cleanly (status 0, with a message) when the data is not there.
+    """
+    path = DATASETS / "splits" / f"{name}.npz"
+    if not path.exists():
+        print(f"skipped: {path} not found (set SKMULTIHEAD_DATASETS to its folder)")
+        sys.exit(0)
+    z = np.load(path, allow_pickle=False)
+    fmt = str(z["x_format"])
+    parts = []
+    for part in ("X_train", "X_test"):
+        if fmt == "dense":
+            parts.append(z[part].astype(np.float32))
+        else:
+            import scipy.sparse as sp
+
+            parts.append(
+                sp.csr_matrix(
+                    (z[f"{part}_data"], z[f"{part}_indices"], z[f"{part}_indptr"]),
+                    shape=tuple(z[f"{part}_shape"]),
+                ).astype(np.float32)
+            )
+    return parts[0], parts[1], z["Y_train"].astype(np.int64), z["Y_test"].astype(np.int64), fmt != "dense"

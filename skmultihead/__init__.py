@@ -3,6 +3,7 @@
 from ._cache import clear as clear_cache
 from ._cache import config_context, get_config, set_config
 from ._persist import load_estimator as _load_estimator
+from ._plot import ThresholdDisplay, TrainingCurvesDisplay
 from ._savefile import Limits as _Limits
 from ._training import TrainingDivergedError
 from .multiclass import MultiClassKerasClassifier
@@ -45,6 +46,8 @@ def load(path, *, safe_mode: bool = True, max_bytes: int = 1 << 30, max_ratio: f
 __all__ = [
     "MultiClassKerasClassifier",
     "MultiLabelKerasClassifier",
+    "ThresholdDisplay",
+    "TrainingCurvesDisplay",
     "TrainingDivergedError",
     "clear_cache",
     "config_context",

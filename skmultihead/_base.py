@@ -25,6 +25,7 @@ from ._training import (
     fit_targets,
     multilabel_pos_weight,
     one,
+    resolve_seed,
     restore_weights,
     seeded,
     single_head_weights,
@@ -35,6 +36,12 @@ from ._training import (
 # threshold="auto" holds out validation_fraction of the data when that gives
 # at least this many rows; with fewer it tunes on out-of-fold predictions.
 AUTO_MIN_HOLDOUT = 100
+# early_stopping="auto" holds out validation_fraction and stops early from
+# this many rows on, as HistGradientBoostingClassifier does. Measured on the
+# standard splits: from 1,000 rows on, stopping on the validation loss cut
+# bibtex's micro-F1 at threshold 0.5 from 0.421 to 0.366 (its loss bottoms
+# out before its rare labels are learnt) and scene's from 0.739 to 0.727.
+EARLY_STOPPING_AUTO_ROWS = 10_000
 
 ROUTING_PREFIXES = ("model__", "optimizer__", "loss__", "fit__")
 
@@ -65,7 +72,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         "metrics": [None, list, tuple],
         "epochs": [Interval(numbers.Integral, 1, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
-        "early_stopping": ["boolean"],
+        "early_stopping": ["boolean", StrOptions({"auto"})],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
         "class_weight": [None, dict, list, StrOptions({"balanced"})],
@@ -93,12 +100,12 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         metrics=None,
         epochs=100,
         batch_size=32,
-        early_stopping=False,
+        early_stopping="auto",
         validation_fraction=0.1,
         n_iter_no_change=10,
         class_weight=None,
         threshold=0.5,
-        threshold_objective="f1",
+        threshold_objective="f1_micro",
         memory=None,
         random_state=None,
         verbose=0,
@@ -250,7 +257,8 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             if slot.state is not None and _same_spec(slot.state.spec, spec):
                 self._set_learned(slot.state)
                 return
-            with seeded(self.random_state):
+            seed = resolve_seed(self.random_state)
+            with seeded(seed):
                 if keep:
                     network = self._network_
                     pos_weight = self._pos_weight_
@@ -259,9 +267,9 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
                     network = self._build_network(X, spec)
                 if not network.train_model.compiled:
                     self._compile(network, spec, pos_weight)
-                history, holdout = self._train(network, X, targets, weights, spec, epochs)
-                if holdout is None and self.threshold == "auto" and not keep:
-                    holdout = self._out_of_fold_holdout(X, spec, targets, weights, pos_weight, epochs)
+                history, holdout = self._train(network, X, targets, weights, spec, epochs, seed)
+                if holdout is None and self.threshold == "auto" and not keep and spec.n_thresholds:
+                    holdout = self._out_of_fold_holdout(X, spec, targets, weights, pos_weight, epochs, seed)
 
             if keep and hasattr(self, "history_"):
                 merged = {k: list(v) for k, v in self.history_.items()}
@@ -425,32 +433,54 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             out.append(base * sample_weight if sample_weight is not None else base)
         return out, pos_weight
 
-    def _train(self, network, X, targets, weights, spec, epochs):
+    def _early_stopping_on(self, n_samples: int) -> bool:
+        if self.early_stopping == "auto":
+            return n_samples >= EARLY_STOPPING_AUTO_ROWS
+        return bool(self.early_stopping)
+
+    def _train(self, network, X, targets, weights, spec, epochs, seed):
         """Fit the network; return the history and the held-out data, if any.
 
         Data is held out for early stopping, and for ``threshold="auto"``
         when there is enough of it (else thresholds are tuned out of fold).
         """
+        n = X.shape[0]
+        early = self._early_stopping_on(n)
+        n_val = int(np.ceil(self.validation_fraction * n))
+        tune = self.threshold == "auto" and spec.n_thresholds > 0 and n_val >= AUTO_MIN_HOLDOUT
+        if not (early or tune):
+            return self._run_fit(network, X, targets, weights, epochs, None, False), None
+        train_idx, val_idx = self._split(n, spec, targets, seed)
+        X_val = X[val_idx]
+        y_val = [t[val_idx] for t in targets]
+        w_val = None if weights is None else [w[val_idx] for w in weights]
+        history = self._run_fit(
+            network,
+            X[train_idx],
+            [t[train_idx] for t in targets],
+            None if weights is None else [w[train_idx] for w in weights],
+            epochs,
+            (X_val, y_val, w_val) if early else None,
+            early,
+        )
+        holdout = None
+        if spec.n_thresholds > 0:
+            proba = _thresholded(spec, _spec_outputs(network, spec, X_val, self.batch_size))
+            holdout = (_thresholded(spec, y_val), proba, None if w_val is None else w_val[0])
+        return history, holdout
+
+    def _run_fit(self, network, X, targets, weights, epochs, validation, early) -> dict:
+        """The one training path: NaN guard, early stopping, callbacks, fit__ arguments."""
         callbacks = [keras.callbacks.History()]
         guard = StopOnNonFinite()
         callbacks.append(guard)
         stopper = None
-        validation = None
-        holdout = None
-        X_train, y_train, w_train = X, targets, weights
-        n_val = int(np.ceil(self.validation_fraction * X.shape[0]))
-        tune = self.threshold == "auto" and spec.n_thresholds > 0 and n_val >= AUTO_MIN_HOLDOUT
-        if self.early_stopping or tune:
-            train_idx, val_idx = self._split(X.shape[0], spec, targets)
-            X_train, X_val = X[train_idx], X[val_idx]
-            y_train = [t[train_idx] for t in targets]
-            y_val = [t[val_idx] for t in targets]
-            w_train = None if weights is None else [w[train_idx] for w in weights]
-            w_val = None if weights is None else [w[val_idx] for w in weights]
-            holdout = (X_val, y_val, w_val)
-        if self.early_stopping:
+        fit_validation = None
+        if validation is not None:
+            X_val, y_val, w_val = validation
             fit_val = fit_targets(network, y_val)
-            validation = (X_val, one(fit_val), one(w_val)) if w_val is not None else (X_val, one(fit_val))
+            fit_validation = (X_val, one(fit_val)) if w_val is None else (X_val, one(fit_val), one(w_val))
+        if early:
             stopper = keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=self.n_iter_no_change, restore_best_weights=True
             )
@@ -462,10 +492,10 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
                 )
             callbacks.append(cb)
         network.train_model.fit(
-            X_train,
-            one(fit_targets(network, y_train)),
-            sample_weight=one(w_train),
-            validation_data=validation,
+            X,
+            one(fit_targets(network, targets)),
+            sample_weight=one(weights),
+            validation_data=fit_validation,
             epochs=epochs,
             batch_size=self.batch_size,
             verbose=self.verbose,
@@ -481,41 +511,34 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             )
         if stopper is not None and stopper.best_weights is not None:
             network.train_model.set_weights(stopper.best_weights)
-        history = {k: [float(v) for v in vals] for k, vals in callbacks[0].history.items()}
-        if holdout is not None and spec.n_thresholds > 0:
-            X_val, y_val, w_val = holdout
-            proba = _thresholded(spec, _spec_outputs(network, spec, X_val, self.batch_size))
-            holdout = (_thresholded(spec, y_val), proba, None if w_val is None else w_val[0])
-        else:
-            holdout = None
-        return history, holdout
+        return {k: [float(v) for v in vals] for k, vals in callbacks[0].history.items()}
 
-    def _out_of_fold_holdout(self, X, spec, targets, weights, pos_weight, epochs):
-        """Held-out probabilities from 3 extra networks, for small data sets."""
-        from sklearn.model_selection import KFold
+    def _out_of_fold_holdout(self, X, spec, targets, weights, pos_weight, epochs, seed):
+        """Held-out probabilities for every row from 3 extra networks, for small data sets.
 
+        Each fold trains through the same path as fit (NaN guard, callbacks,
+        fit__ arguments); folds are stratified (iteratively for multi-label y).
+        """
         n = X.shape[0]
         if n < 3:
             raise ValueError(f"threshold='auto' needs at least 3 samples to tune on; got {n}.")
         proba = np.zeros((n, spec.n_thresholds))
-        kfold = KFold(
-            3, shuffle=True, random_state=self.random_state if isinstance(self.random_state, int) else 0
-        )
-        for train_idx, test_idx in kfold.split(np.arange(n)):
+        for train_idx, test_idx in _folds(n, 3, spec, targets, seed):
             net = self._build_network(X, spec)
             self._compile(net, spec, pos_weight)
-            net.train_model.fit(
+            self._run_fit(
+                net,
                 X[train_idx],
-                one(fit_targets(net, [t[train_idx] for t in targets])),
-                sample_weight=None if weights is None else one([w[train_idx] for w in weights]),
-                epochs=epochs,
-                batch_size=self.batch_size,
-                verbose=0,
+                [t[train_idx] for t in targets],
+                None if weights is None else [w[train_idx] for w in weights],
+                epochs,
+                None,
+                False,
             )
             proba[test_idx] = _thresholded(spec, _spec_outputs(net, spec, X[test_idx], self.batch_size))
         return _thresholded(spec, targets), proba, None if weights is None else weights[0]
 
-    def _split(self, n, spec, targets):
+    def _split(self, n, spec, targets, seed):
         n_val = int(np.ceil(self.validation_fraction * n))
         if n_val < 1 or n - n_val < 1:
             raise ValueError(
@@ -523,18 +546,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
                 f"validation_fraction={self.validation_fraction} leave none. Use more "
                 "data or early_stopping=False."
             )
-        stratify = None
-        if (
-            len(targets) == 1
-            and targets[0].ndim == 1
-            or (targets[0].ndim == 2 and targets[0].shape[1] == 1 and spec.task == "binary")
-        ):
-            labels = class_index(targets[0])
-            counts = np.bincount(labels)
-            if counts.min() >= 2 and n_val >= len(counts):
-                stratify = labels
-        rs = self.random_state if isinstance(self.random_state, numbers.Integral) else None
-        return train_test_split(np.arange(n), test_size=n_val, random_state=rs, stratify=stratify)
+        return _holdout_split(n, n_val, spec, targets, seed)
 
     # ---- answers ----------------------------------------------------------
     def _outputs(self, X) -> list:
@@ -661,6 +673,48 @@ def _with_classes(y, classes, kind):
     if kind == MULTILABEL:
         return [list(classes)] if _is_label_collections(y) else y
     return np.asarray(classes) if np.ndim(y) == 1 else y
+
+
+def _stratification(spec, targets):
+    """What splits stratify on: class indices (one head, single-label), a 0/1
+    label matrix (multi-label: iterative stratification), or None."""
+    if len(targets) != 1:
+        return None
+    t = targets[0]
+    if spec.task == MULTILABEL:
+        return (t >= 0.5).astype(np.int8)
+    labels = class_index(t)
+    return labels
+
+
+def _holdout_split(n, n_val, spec, targets, seed):
+    strata = _stratification(spec, targets)
+    rng = np.random.RandomState(seed)
+    if strata is not None and strata.ndim == 2:
+        from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
+
+        splitter = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=n_val, random_state=rng)
+        train_idx, val_idx = next(splitter.split(np.zeros(n), strata))
+        return rng.permutation(train_idx), val_idx
+    if strata is not None:
+        counts = np.bincount(strata)
+        if counts[counts > 0].min() < 2 or n_val < np.count_nonzero(counts):
+            strata = None
+    return train_test_split(np.arange(n), test_size=n_val, random_state=rng, stratify=strata)
+
+
+def _folds(n, k, spec, targets, seed):
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    strata = _stratification(spec, targets)
+    rng = np.random.RandomState(seed)
+    if strata is not None and strata.ndim == 2:
+        from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
+
+        return MultilabelStratifiedKFold(k, shuffle=True, random_state=rng).split(np.zeros(n), strata)
+    if strata is not None and np.bincount(strata)[np.bincount(strata) > 0].min() >= k:
+        return StratifiedKFold(k, shuffle=True, random_state=rng).split(np.zeros(n), strata)
+    return KFold(k, shuffle=True, random_state=rng).split(np.arange(n))
 
 
 def _same_spec(a, b) -> bool:

@@ -221,7 +221,7 @@ def _estimator_from_meta(meta: dict, model_bytes: bytes, safe_mode: bool, limits
     threshold = params.get("threshold", 0.5)
     if n_thresholds:
         if isinstance(threshold, str):
-            objective = params.get("threshold_objective", "f1")
+            objective = params.get("threshold_objective", "f1_micro")
             if state.holdout is None and not (_not_saved(objective) and stored is not None):
                 raise StateError("threshold='auto' but the file holds no held-out data to tune on")
             if _not_saved(objective) and stored is None:

@@ -57,9 +57,46 @@ def resolve_thresholds(threshold, n_thresholds: int, tuned=None) -> np.ndarray |
 # ---------------------------------------------------------------------------
 # Tuning (threshold="auto")
 # ---------------------------------------------------------------------------
+#
+# Objectives as a table: name -> value of the objective from confusion counts.
+# "f1_micro" is tuned jointly over all labels (one shared threshold, refined
+# per label where the held-out evidence supports it); every other name is
+# tuned label by label, with fallbacks for labels with little evidence.
 
-OBJECTIVES = ("f1", "balanced_accuracy", "accuracy", "jaccard")
+
+def _f1(tp, fp, fn, tn):
+    return 2 * tp / (2 * tp + fp + fn)
+
+
+def _jaccard(tp, fp, fn, tn):
+    return tp / (tp + fp + fn)
+
+
+def _accuracy(tp, fp, fn, tn):
+    return (tp + tn) / (tp + fp + fn + tn)
+
+
+def _balanced_accuracy(tp, fp, fn, tn):
+    return 0.5 * (tp / (tp + fn) + tn / (tn + fp))
+
+
+PER_LABEL = {
+    "f1_macro": _f1,
+    "f1": _f1,  # the same as "f1_macro": macro-F1 is the mean of per-label F1
+    "jaccard": _jaccard,
+    "accuracy": _accuracy,
+    "balanced_accuracy": _balanced_accuracy,
+}
+OBJECTIVES = ("f1_micro", *PER_LABEL)
+DEFAULT_OBJECTIVE = "f1_micro"
+
 _MAX_CANDIDATES = 256
+# A label's own threshold moves away from the shared one in proportion to its
+# held-out positives: n / (n + _SHRINK). With 2 positives it barely moves.
+_SHRINK = 20.0
+# SCutFBR (Fan and Lin 2007): a label whose best held-out F1 is below this
+# gets a threshold above every held-out score instead of a noisy optimum.
+_FBR = 0.1
 
 
 def _sweep(y_true, scores, weights):
@@ -83,28 +120,34 @@ def _sweep(y_true, scores, weights):
     return thresholds, tp, fp, fn, tn
 
 
-def _objective_values(objective, tp, fp, fn, tn):
+def _values(fn, tp, fp, fn_, tn):
     with np.errstate(divide="ignore", invalid="ignore"):
-        if objective == "f1":
-            values = 2 * tp / (2 * tp + fp + fn)
-        elif objective == "jaccard":
-            values = tp / (tp + fp + fn)
-        elif objective == "accuracy":
-            values = (tp + tn) / (tp + fp + fn + tn)
-        else:  # balanced_accuracy
-            values = 0.5 * (tp / (tp + fn) + tn / (tn + fp))
-    return np.nan_to_num(values, nan=0.0)
+        return np.nan_to_num(fn(tp, fp, fn_, tn), nan=0.0)
+
+
+def _pick(cands, values, scores, prefer=0.5):
+    """The best candidate, the one nearest ``prefer`` among ties, placed midway
+    between its score and the next lower one so that it does not sit on a
+    held-out point."""
+    best = np.flatnonzero(values >= values.max() - 1e-12)
+    i = best[np.argmin(np.abs(cands[best] - prefer))]
+    below = scores[scores < cands[i]]
+    t = 0.5 * (cands[i] + below.max()) if below.size else cands[i]
+    return float(np.clip(t, 0.0, 1.0)), float(values[i])
 
 
 def best_threshold(y_true, scores, objective="f1", weights=None) -> float:
     """The threshold in [0, 1] that maximises ``objective`` on (y_true, scores).
 
-    ``objective`` is one of OBJECTIVES (every distinct score is tried, exactly)
-    or a callable ``(y_true, y_pred) -> float`` (tried on up to 256 quantiles).
-    Between equally good thresholds the one closest to 0.5 wins, and it is put
-    midway between the chosen score and the next lower one, so that it does
-    not sit on a held-out point.
+    ``objective`` is a per-label name of ``PER_LABEL`` (every distinct score
+    is tried, exactly), ``"f1_micro"`` (the same as ``"f1"`` on one column),
+    or a callable ``(y_true, y_pred) -> float`` (tried on up to 256
+    quantiles). Between equally good thresholds the one closest to 0.5 wins.
     """
+    return _best(y_true, scores, objective, weights)[0]
+
+
+def _best(y_true, scores, objective, weights):
     y_true = np.asarray(y_true, dtype=float).ravel()
     scores = np.asarray(scores, dtype=float).ravel()
     w = None if weights is None else np.asarray(weights, dtype=float).ravel()
@@ -115,31 +158,74 @@ def best_threshold(y_true, scores, objective="f1", weights=None) -> float:
         pos = (y_true >= 0.5).astype(int)
         values = np.array([objective(pos, (scores >= t).astype(int)) for t in cands], dtype=float)
     else:
-        values = _objective_values(objective, tp, fp, fn, tn)
-    best = np.flatnonzero(values >= values.max() - 1e-12)
-    i = best[np.argmin(np.abs(cands[best] - 0.5))]
-    below = scores[scores < cands[i]]
-    t = 0.5 * (cands[i] + below.max()) if below.size else cands[i]
-    return float(np.clip(t, 0.0, 1.0))
+        values = _values(PER_LABEL.get(objective, _f1), tp, fp, fn, tn)
+    return _pick(cands, values, scores)
 
 
-def tune_thresholds(y_true: np.ndarray, proba: np.ndarray, objective="f1", weights=None) -> np.ndarray:
+def tune_thresholds(
+    y_true: np.ndarray, proba: np.ndarray, objective=DEFAULT_OBJECTIVE, weights=None
+) -> np.ndarray:
     """One threshold per column of ``proba`` (shape (n, L)), tuned on held-out data.
 
-    A column whose held-out labels are all 0 or all 1 has nothing to tune on;
-    it gets the threshold tuned on all columns pooled (micro), which reflects
-    how the network's probabilities are calibrated overall, rather than 0 or 1.
+    - ``"f1_micro"``: the threshold that maximises micro-F1 over all labels
+      pooled, then, label by label, the threshold that maximises the same
+      micro-F1 with the others fixed, moved from the shared one only in
+      proportion to the label's held-out positives (n / (n + 20)).
+    - per-label names and callables: each label's own optimum, moved from the
+      pooled optimum in the same proportion; a label with no held-out
+      positive (or no negative) keeps the pooled threshold, and a label whose
+      best held-out F1 is below 0.1 gets a threshold above every held-out
+      score (SCutFBR), so that weak labels predict only their surest rows.
     """
     y_true = np.asarray(y_true, dtype=float).reshape(len(proba), -1)
     proba = np.asarray(proba, dtype=float).reshape(len(proba), -1)
     w = None if weights is None else np.asarray(weights, dtype=float)
     pooled_w = None if w is None else np.tile(w, proba.shape[1])
-    pooled = best_threshold(y_true.T.ravel(), proba.T.ravel(), objective, pooled_w)
+    pooled, _ = _best(y_true.T.ravel(), proba.T.ravel(), objective if callable(objective) else "f1", pooled_w)
+    if objective == "f1_micro":
+        return _tune_micro(y_true, proba, w, pooled)
     out = np.empty(proba.shape[1])
     for j in range(proba.shape[1]):
-        positives = np.sum(y_true[:, j] >= 0.5)
+        positives = int(np.sum(y_true[:, j] >= 0.5))
         if positives == 0 or positives == len(y_true):
             out[j] = pooled
-        else:
-            out[j] = best_threshold(y_true[:, j], proba[:, j], objective, w)
+            continue
+        t, value = _best(y_true[:, j], proba[:, j], objective, w)
+        if PER_LABEL.get(objective) is _f1 and value < _FBR:
+            out[j] = float(np.clip(np.nextafter(proba[:, j].max(), np.inf), 0.0, 1.0))
+            continue
+        out[j] = pooled + _weight(positives) * (t - pooled)
     return out
+
+
+def _weight(positives: int) -> float:
+    return positives / (positives + _SHRINK)
+
+
+def _tune_micro(y_true, proba, w, shared: float) -> np.ndarray:
+    n_labels = proba.shape[1]
+    thresholds = np.full(n_labels, shared)
+    pos = y_true >= 0.5
+    ww = np.ones(len(y_true)) if w is None else w
+    pred = proba >= shared
+    tp = np.sum(ww[:, None] * (pred & pos), axis=0)
+    fp = np.sum(ww[:, None] * (pred & ~pos), axis=0)
+    fn = np.sum(ww[:, None] * (~pred & pos), axis=0)
+    positives = pos.sum(axis=0)
+    positives_w = np.sum(ww[:, None] * pos, axis=0)
+    for j in np.argsort(-positives, kind="stable"):
+        if positives[j] == 0 or positives[j] == len(y_true):
+            continue
+        cands, tp_j, fp_j, fn_j, _ = _sweep(y_true[:, j], proba[:, j], w)
+        TP, FP, FN = tp.sum() - tp[j], fp.sum() - fp[j], fn.sum() - fn[j]
+        values = _values(_f1, TP + tp_j, FP + fp_j, FN + fn_j, 0.0)
+        current = float(_values(_f1, tp.sum(), fp.sum(), fn.sum(), 0.0))
+        t, _ = _pick(cands, values, proba[:, j], prefer=shared)
+        t = shared + _weight(int(positives[j])) * (t - shared)
+        decided = proba[:, j] >= t
+        moved = [np.sum(ww * (decided & pos[:, j])), np.sum(ww * (decided & ~pos[:, j]))]
+        if float(_values(_f1, TP + moved[0], FP + moved[1], FN + positives_w[j] - moved[0], 0.0)) < current:
+            continue  # shrunk part-way, the move would lower micro-F1: keep the shared threshold
+        tp[j], fp[j], fn[j] = moved[0], moved[1], positives_w[j] - moved[0]
+        thresholds[j] = t
+    return thresholds

@@ -40,17 +40,26 @@ class StopOnNonFinite(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-@contextmanager
-def seeded(random_state):
-    """Seed Keras/TF for one fit; give NumPy and Python their old state back."""
+def resolve_seed(random_state) -> int | None:
+    """The one seed of a fit: it seeds Keras and every split and fold.
+
+    None stays None (Keras unseeded), and splits then draw their own
+    randomness; a RandomState gives one draw.
+    """
     if random_state is None:
+        return None
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(np.iinfo(np.int32).max))
+    return int(random_state)
+
+
+@contextmanager
+def seeded(seed: int | None):
+    """Seed Keras/TF for one fit; give NumPy and Python their old state back."""
+    if seed is None:
         yield
         return
     np_state, py_state = np.random.get_state(), random.getstate()
-    if isinstance(random_state, np.random.RandomState):
-        seed = int(random_state.randint(np.iinfo(np.int32).max))
-    else:
-        seed = int(random_state)
     keras.utils.set_random_seed(seed)
     try:
         yield

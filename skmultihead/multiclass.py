@@ -63,19 +63,32 @@ class MultiClassKerasClassifier(BaseKerasClassifier):
         None logs accuracy.
     epochs, batch_size : int, default=100, 32
         Passes over the data and rows per gradient step.
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the data (stratified when
-        possible), stop after ``n_iter_no_change`` epochs without a better
-        validation loss, and restore the best weights.
+    early_stopping : bool or "auto", default="auto"
+        Hold out ``validation_fraction`` of the data (stratified by class,
+        iteratively over labels for multi-label y), stop after
+        ``n_iter_no_change`` epochs without a better validation loss, and
+        restore the best weights. "auto" does so from 10,000 rows on.
     validation_fraction : float, default=0.1
     n_iter_no_change : int, default=10
     class_weight : dict, "balanced", list of dict or None, default=None
         Weights per class (per output for multi-output), multiplied into
         ``sample_weight``.
-    threshold : float or array-like, default=0.5
+    threshold : float, array-like or "auto", default=0.5
         Decision threshold on the positive-class probability of binary tasks
         and 2-class outputs. It may be changed on a fitted estimator without
-        refitting; ``thresholds_`` holds what ``predict`` uses.
+        refitting; ``thresholds_`` holds what ``predict`` uses. "auto" tunes
+        it on held-out data for ``threshold_objective``.
+    threshold_objective : str or callable, default="f1_micro"
+        What ``threshold="auto"`` maximises: ``"f1_micro"``, ``"f1_macro"``
+        (alias ``"f1"``), ``"jaccard"``, ``"accuracy"``,
+        ``"balanced_accuracy"`` or a callable ``(y_true, y_pred) -> float``.
+        A post-fit parameter, like ``threshold``.
+    memory : str, path-like, joblib.Memory or None, default=None
+        A folder of your own where fits share trained networks across
+        processes (a ``GridSearchCV(n_jobs=2)`` over thresholds trains one
+        network per fold). Used only with a fixed ``random_state``; a folder
+        others may write to is not used. See the README, "What the fit cache
+        shares".
     random_state : int, RandomState or None, default=None
         Seeds Keras for the fit: two fits with the same value give the same
         network on CPU.

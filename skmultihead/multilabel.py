@@ -37,9 +37,12 @@ class MultiLabelKerasClassifier(BaseKerasClassifier):
         "balanced" weights each label's positives by (negatives / positives)
         inside the binary cross-entropy; a dict ``{label: weight}`` sets that
         weight per label.
-    threshold : float or array-like of shape (n_labels,), default=0.5
+    threshold : float, array-like of shape (n_labels,) or "auto", default=0.5
         Decision threshold per label; may be changed after fit without
-        refitting. ``thresholds_`` holds what ``predict`` uses.
+        refitting. ``thresholds_`` holds what ``predict`` uses. "auto" tunes
+        thresholds on held-out rows (stratified over labels) for
+        ``threshold_objective``: by default micro-F1, one shared threshold
+        refined per label where the held-out evidence supports it.
 
     Attributes
     ----------

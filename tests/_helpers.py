@@ -16,3 +16,19 @@ def learnable(n=120, seed=0):
     three = np.digitize(X[:, 1], [-0.4, 0.4])
     labels = (X[:, :3] > 0).astype(int)
     return X, binary, three, labels
+
+
+def count_trainings(monkeypatch) -> list:
+    """Record every keras.Model.fit call (its epochs), so that a test can tell
+    a trained network from one served by the fit cache."""
+    import keras
+
+    calls = []
+    real = keras.Model.fit
+
+    def counting(self, *args, **kwargs):
+        calls.append(kwargs.get("epochs"))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", counting)
+    return calls

@@ -16,22 +16,14 @@ import pytest
 import skmultihead
 from skmultihead import MultiClassKerasClassifier, MultiLabelKerasClassifier, _cache, _savefile
 
-from ._helpers import FAST, learnable, make_X
+from ._helpers import FAST, count_trainings, learnable, make_X
 
 C = MultiClassKerasClassifier
 
 
 @pytest.fixture
 def trainings(monkeypatch):
-    calls = []
-    real = keras.Model.fit
-
-    def counting(self, *args, **kwargs):
-        calls.append(kwargs.get("epochs"))
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(keras.Model, "fit", counting)
-    return calls
+    return count_trainings(monkeypatch)
 
 
 def _binary(n=50):

@@ -26,14 +26,6 @@ _ONE_D_Y = (
     "MultiClassKerasClassifier (tested in test_targets.py)."
 )
 
-_FLOAT32_ORDER = (
-    "The network runs in float32, whose matrix-multiply kernels round a row "
-    "differently depending on its position in the batch, so reordering or "
-    "subsetting rows changes probabilities by about 1e-7 relative: above the "
-    "check's rtol=1e-7, which is made for float64. test_data.py checks the same "
-    "invariance at float32 tolerance."
-)
-
 _PROBA_LAYOUT = (
     "For a one-column y the check expects predict_proba of shape (n_samples, 2). "
     "MultiLabelKerasClassifier answers (n_samples, n_labels), the layout of "
@@ -50,8 +42,6 @@ _PREDICT_1D = (
 
 def _expected_failed_checks(estimator):
     failed = {
-        "check_methods_sample_order_invariance": _FLOAT32_ORDER,
-        "check_methods_subset_invariance": _FLOAT32_ORDER,
         "check_sample_weight_equivalence_on_dense_data": _MINIBATCH,
         "check_sample_weight_equivalence_on_sparse_data": _MINIBATCH,
     }

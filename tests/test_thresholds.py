@@ -9,6 +9,8 @@ import skmultihead
 from skmultihead import MultiClassKerasClassifier, MultiLabelKerasClassifier, _cache
 from skmultihead._thresholds import best_threshold, tune_thresholds
 
+from ._helpers import count_trainings
+
 
 @pytest.fixture(autouse=True)
 def fresh_cache():
@@ -113,23 +115,9 @@ def test_auto_after_a_fit_without_held_out_data_explains():
         clf.predict(X)
 
 
-def _count_trainings(monkeypatch):
-    import keras
-
-    calls = []
-    real = keras.Model.fit
-
-    def counting(self, *args, **kwargs):
-        calls.append(1)
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(keras.Model, "fit", counting)
-    return calls
-
-
 def test_grid_search_over_thresholds_trains_one_network_per_fold(monkeypatch):
     X, Y = noisy_multilabel(300)
-    calls = _count_trainings(monkeypatch)
+    calls = count_trainings(monkeypatch)
     grid = {"threshold": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]}
     search = GridSearchCV(MultiLabelKerasClassifier(**SMALL), grid, cv=KFold(3), scoring="f1_macro").fit(X, Y)
     assert len(calls) == 3 + 1  # one per fold, plus the refit on all data
@@ -145,7 +133,7 @@ def test_grid_search_over_thresholds_trains_one_network_per_fold(monkeypatch):
 
 def test_cache_never_serves_other_data_or_other_hyper_parameters(monkeypatch):
     X, Y = noisy_multilabel(200)
-    calls = _count_trainings(monkeypatch)
+    calls = count_trainings(monkeypatch)
     base = MultiLabelKerasClassifier(**SMALL).fit(X, Y)
     MultiLabelKerasClassifier(**SMALL, threshold=0.3).fit(X, Y)
     assert len(calls) == 1
@@ -163,7 +151,7 @@ def test_cache_sees_a_changed_model_function(monkeypatch):
     import keras
 
     X, Y = noisy_multilabel(200)
-    calls = _count_trainings(monkeypatch)
+    calls = count_trainings(monkeypatch)
 
     def make(units):
         def trunk(meta):
@@ -183,7 +171,7 @@ def test_cache_sees_a_changed_model_function(monkeypatch):
 
 def test_unseeded_fits_are_not_cached(monkeypatch):
     X, Y = noisy_multilabel(200)
-    calls = _count_trainings(monkeypatch)
+    calls = count_trainings(monkeypatch)
     params = {**SMALL, "random_state": None}
     MultiLabelKerasClassifier(**params).fit(X, Y)
     MultiLabelKerasClassifier(**params).fit(X, Y)

@@ -7,7 +7,7 @@ import pytest
 import skmultihead
 from skmultihead import MultiClassKerasClassifier, MultiLabelKerasClassifier, TrainingDivergedError
 
-from ._helpers import FAST, learnable
+from ._helpers import FAST, count_trainings, learnable
 
 
 def test_epochs_batch_size_and_verbose_reach_keras(capsys):
@@ -59,7 +59,7 @@ def test_early_stopping_holds_out_data_and_restores_best_weights():
     # the network kept is the best epoch's: its validation loss is the minimum
     best = int(np.argmin(val))
     assert best < len(val) - 1
-    train_idx, val_idx = clf._split(len(X), clf._spec_, [yb.reshape(-1, 1).astype("float32")])
+    train_idx, val_idx = clf._split(len(X), clf._spec_, [yb.reshape(-1, 1).astype("float32")], 0)
     assert len(val_idx) == 40
     logits_model = clf._network_.train_model
     loss = logits_model.evaluate(X[val_idx], yb[val_idx].reshape(-1, 1).astype("float32"), verbose=0)
@@ -145,20 +145,8 @@ def test_callbacks_are_called():
     assert Count.epochs == FAST["epochs"]
 
 
-def _count_trainings(monkeypatch):
-    calls = []
-    real = keras.Model.fit
-
-    def counting(self, *args, **kwargs):
-        calls.append(1)
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(keras.Model, "fit", counting)
-    return calls
-
-
 def test_same_random_state_gives_the_same_model(monkeypatch):
-    calls = _count_trainings(monkeypatch)
+    calls = count_trainings(monkeypatch)
     X, _, y3, _ = learnable()
     with skmultihead.config_context(fit_cache=False):  # two real trainings, not one and a copy
         first = MultiClassKerasClassifier(**FAST).fit(X, y3)
@@ -171,7 +159,7 @@ def test_same_random_state_gives_the_same_model(monkeypatch):
 
 
 def test_random_state_does_not_leave_numpy_seeded(monkeypatch):
-    calls = _count_trainings(monkeypatch)
+    calls = count_trainings(monkeypatch)
     X, yb, _, _ = learnable()
     np.random.seed(123)
     expected = np.random.rand()
