@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import numbers
 import os
 
@@ -43,7 +44,20 @@ AUTO_MIN_HOLDOUT = 100
 # out before its rare labels are learnt) and scene's from 0.739 to 0.727.
 EARLY_STOPPING_AUTO_ROWS = 10_000
 
-ROUTING_PREFIXES = ("model__", "optimizer__", "loss__", "fit__")
+ROUTING_PREFIXES = ("model__", "optimizer__", "loss__", "fit__", "predict__")
+# Keyword arguments of keras.Model.fit that may also be given to the
+# constructor, as scikeras takes them; they reach Model.fit unchanged.
+KERAS_FIT_ARGS = frozenset(
+    {
+        "validation_split",
+        "shuffle",
+        "initial_epoch",
+        "steps_per_epoch",
+        "validation_steps",
+        "validation_batch_size",
+        "validation_freq",
+    }
+)
 
 
 class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
@@ -141,6 +155,25 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             setattr(self, key, value)
 
     # ---- parameters -------------------------------------------------------
+    @classmethod
+    def _get_param_names(cls):
+        """Parameters of every ``__init__`` from this class up to the base.
+
+        A subclass written the scikeras way, ``__init__(self, hidden=10,
+        **kwargs)`` passing the rest to ``super().__init__(**kwargs)``, keeps
+        the base parameters as parameters.
+        """
+        names = set()
+        for klass in cls.__mro__:
+            init = vars(klass).get("__init__")
+            if init is not None and klass is not object:
+                for p in inspect.signature(init).parameters.values():
+                    if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+                        names.add(p.name)
+            if klass is BaseKerasClassifier:
+                break
+        return sorted(names)
+
     def _extra_param_names(self) -> list:
         named = set(self._get_param_names())
         return [k for k in vars(self) if k not in named and not k.startswith("_") and not k.endswith("_")]
@@ -153,19 +186,48 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
     def set_params(self, **params):
         plain = {}
         for key, value in params.items():
-            if key.startswith(ROUTING_PREFIXES):
+            if key.startswith(ROUTING_PREFIXES) or key in self._extra_param_names():
                 setattr(self, key, value)
             else:
                 plain[key] = value
         return super().set_params(**plain) if plain else self
 
+    def _model_function(self):
+        """The callable that builds the network, if any: ``model``, or a
+        subclass's ``_keras_build_fn`` hook (scikeras's) when ``model`` is None."""
+        if self.model is None:
+            return getattr(self, "_keras_build_fn", None)
+        if isinstance(self.model, keras.Model) or not callable(self.model):
+            return None
+        return self.model
+
     def _check_extra_params(self) -> None:
-        unknown = [k for k in self._extra_param_names() if not k.startswith(ROUTING_PREFIXES)]
+        fn = self._model_function()
+        named, takes_any = set(), False
+        if fn is not None:
+            sig = inspect.signature(fn)
+            named = set(sig.parameters)
+            takes_any = any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
+        unknown = [
+            k
+            for k in self._extra_param_names()
+            if not k.startswith(ROUTING_PREFIXES)
+            and k not in KERAS_FIT_ARGS
+            and k not in named
+            and not takes_any
+        ]
         if unknown:
             raise TypeError(
                 f"{type(self).__name__} got unexpected parameters {unknown}. Routed "
-                f"parameters start with one of {ROUTING_PREFIXES}."
+                f"parameters start with one of {ROUTING_PREFIXES}; other extra parameters "
+                "must be arguments of the model function or of keras.Model.fit."
             )
+
+    @property
+    def current_epoch(self) -> int:
+        """Epochs trained so far (0 before fit), as in scikeras."""
+        history = getattr(self, "history_", None) or {}
+        return len(history.get("loss", []))
 
     def _routed(self, prefix: str) -> dict:
         return {k[len(prefix) :]: v for k, v in vars(self).items() if k.startswith(prefix)}
@@ -182,7 +244,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
 
     # ---- fitting ----------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, **kwargs):
         """Train the network on X, y.
 
         Parameters
@@ -193,13 +255,36 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             Targets; the task is read from them (see the class docstring).
         sample_weight : array-like of shape (n_samples,), default=None
             Per-sample weights, multiplied with ``class_weight``.
+        **kwargs
+            Keyword arguments of ``keras.Model.fit`` for this call only
+            (``epochs``, ``batch_size``, ``validation_split``...), as scikeras
+            takes them; they override the estimator's parameters.
 
         Returns
         -------
-        self
+        self : object
+            The fitted estimator.
         """
         keep = bool(self.warm_start) and self.__sklearn_is_fitted__()
-        return self._fit(X, y, sample_weight, epochs=self.epochs, keep=keep)
+        epochs = kwargs.pop("epochs", self.epochs)
+        return self._fit(X, y, sample_weight, epochs=epochs, keep=keep, fit_kwargs=kwargs)
+
+    def initialize(self, X, y):
+        """Build and compile the network for X, y without training it (scikeras's ``initialize``).
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            Inputs, to size the network.
+        y : array-like, sparse matrix or sequence of label collections
+            Targets; the task is read from them.
+
+        Returns
+        -------
+        self : object
+            An estimator that predicts with the untrained network.
+        """
+        return self._fit(X, y, None, epochs=0, keep=False, call="initialize")
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
@@ -213,7 +298,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             X, y, sample_weight, epochs=1, keep=keep, classes=None if keep else classes, call="partial_fit"
         )
 
-    def _fit(self, X, y, sample_weight, epochs: int, keep: bool, classes=None, call="fit"):
+    def _fit(self, X, y, sample_weight, epochs: int, keep: bool, classes=None, call="fit", fit_kwargs=None):
         self._check_extra_params()
         check_threshold_param(self.threshold)
         before = {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("__")}
@@ -221,7 +306,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         try:
             if keep:
                 snapshot = snapshot_weights(self._network_.train_model)
-            self._fit_unsafe(X, y, sample_weight, epochs, keep, classes, call)
+            self._fit_unsafe(X, y, sample_weight, epochs, keep, classes, call, dict(fit_kwargs or {}))
         except BaseException:
             # Never leave a half-updated estimator behind: the state before
             # this call comes back, network weights included.
@@ -233,7 +318,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             raise
         return self
 
-    def _fit_unsafe(self, X, y, sample_weight, epochs, keep, classes, call):
+    def _fit_unsafe(self, X, y, sample_weight, epochs, keep, classes, call, fit_kwargs):
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         X = _data.check_X(self, X, reset=not keep)
@@ -252,7 +337,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         weights, pos_weight = self._class_weights(spec, targets, sample_weight)
 
         # A continued fit starts from weights the key does not describe: never cached.
-        key = None if keep else _cache.key_for(self, X, y, sample_weight, (call, epochs, classes))
+        key = None if keep else _cache.key_for(self, X, y, sample_weight, (call, epochs, classes, fit_kwargs))
         with _cache.slot(key, self.memory, X.shape[1], self.verbose) as slot:
             if slot.state is not None and _same_spec(slot.state.spec, spec):
                 self._set_learned(slot.state)
@@ -267,8 +352,8 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
                     network = self._build_network(X, spec)
                 if not network.train_model.compiled:
                     self._compile(network, spec, pos_weight)
-                history, holdout = self._train(network, X, targets, weights, spec, epochs, seed)
-                if holdout is None and self.threshold == "auto" and not keep and spec.n_thresholds:
+                history, holdout = self._train(network, X, targets, weights, spec, epochs, seed, fit_kwargs)
+                if holdout is None and self.threshold == "auto" and not keep and spec.n_thresholds and epochs:
                     holdout = self._out_of_fold_holdout(X, spec, targets, weights, pos_weight, epochs, seed)
 
             if keep and hasattr(self, "history_"):
@@ -321,7 +406,8 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
 
         meta = self._meta(X, spec)
         sparse = sp.issparse(X)
-        if self.model is None:
+        fn = self._model_function()
+        if fn is None and self.model is None:
             if self._routed("model__"):
                 raise ValueError(
                     f"model__ parameters {sorted(self._routed('model__'))} were given "
@@ -337,7 +423,16 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             )
         else:
             trunk = _network.call_user_model(
-                self.model, meta, self._routed("model__"), self.get_params(deep=False)
+                fn if fn is not None else self.model,
+                meta,
+                self._routed("model__"),
+                self.get_params(deep=False),
+                [
+                    k
+                    for k in self._extra_param_names()
+                    if not k.startswith(ROUTING_PREFIXES) and k not in KERAS_FIT_ARGS
+                ],
+                lambda: self._compile_kwargs_for_model(spec),
             )
         return _network.assemble(trunk, spec.heads, spec.task, tuple(X.shape[1:]), sparse)
 
@@ -383,8 +478,22 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             metrics=metrics[0] if single else metrics,
         )
 
+    def _compile_kwargs_for_model(self, spec) -> dict:
+        """What scikeras hands a model function as ``compile_kwargs``: the
+        optimizer, loss and metrics this estimator would compile with, for a
+        model that outputs probabilities."""
+        specs = list(self.loss) if isinstance(self.loss, (list, tuple)) else [self.loss] * len(spec.heads)
+        loss_kwargs = self._routed("loss__")
+        losses = [_heads.resolve_loss(ls, h, False, loss_kwargs)[0] for h, ls in zip(spec.heads, specs)]
+        return {
+            "optimizer": self._make_optimizer(),
+            "loss": losses[0] if len(losses) == 1 else losses,
+            "metrics": list(self.metrics) if self.metrics is not None else None,
+            "loss_weights": None if self.loss_weights is None else list(self.loss_weights),
+        }
+
     def _make_optimizer(self):
-        kwargs = self._routed("optimizer__")
+        kwargs = _unflatten(self._routed("optimizer__"), "optimizer__")
         if self.learning_rate is not None:
             kwargs["learning_rate"] = self.learning_rate
         opt = self.optimizer
@@ -438,18 +547,20 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             return n_samples >= EARLY_STOPPING_AUTO_ROWS
         return bool(self.early_stopping)
 
-    def _train(self, network, X, targets, weights, spec, epochs, seed):
+    def _train(self, network, X, targets, weights, spec, epochs, seed, fit_kwargs=None):
         """Fit the network; return the history and the held-out data, if any.
 
         Data is held out for early stopping, and for ``threshold="auto"``
         when there is enough of it (else thresholds are tuned out of fold).
         """
+        if epochs == 0:  # initialize(): built and compiled, not trained
+            return {}, None
         n = X.shape[0]
         early = self._early_stopping_on(n)
         n_val = int(np.ceil(self.validation_fraction * n))
         tune = self.threshold == "auto" and spec.n_thresholds > 0 and n_val >= AUTO_MIN_HOLDOUT
         if not (early or tune):
-            return self._run_fit(network, X, targets, weights, epochs, None, False), None
+            return self._run_fit(network, X, targets, weights, epochs, None, False, fit_kwargs), None
         train_idx, val_idx = self._split(n, spec, targets, seed)
         X_val = X[val_idx]
         y_val = [t[val_idx] for t in targets]
@@ -462,6 +573,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             epochs,
             (X_val, y_val, w_val) if early else None,
             early,
+            fit_kwargs,
         )
         holdout = None
         if spec.n_thresholds > 0:
@@ -469,8 +581,13 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             holdout = (_thresholded(spec, y_val), proba, None if w_val is None else w_val[0])
         return history, holdout
 
-    def _run_fit(self, network, X, targets, weights, epochs, validation, early) -> dict:
+    def _run_fit(self, network, X, targets, weights, epochs, validation, early, fit_kwargs=None) -> dict:
         """The one training path: NaN guard, early stopping, callbacks, fit__ arguments."""
+        extra = {k: getattr(self, k) for k in KERAS_FIT_ARGS if k in vars(self)}
+        extra.update(self._routed("fit__"))
+        extra.update(fit_kwargs or {})
+        extra.setdefault("batch_size", self.batch_size)
+        extra.setdefault("verbose", self.verbose)
         callbacks = [keras.callbacks.History()]
         guard = StopOnNonFinite()
         callbacks.append(guard)
@@ -497,10 +614,8 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             sample_weight=one(weights),
             validation_data=fit_validation,
             epochs=epochs,
-            batch_size=self.batch_size,
-            verbose=self.verbose,
             callbacks=callbacks,
-            **self._routed("fit__"),
+            **extra,
         )
         if guard.bad_epoch is not None:
             raise TrainingDivergedError(
@@ -552,7 +667,9 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
     def _outputs(self, X) -> list:
         check_is_fitted(self)
         X = _data.check_X(self, X, reset=False)
-        return _spec_outputs(self._network_, self._spec_, X, self.batch_size)
+        return _spec_outputs(
+            self._network_, self._spec_, X, self._routed("predict__").get("batch_size", self.batch_size)
+        )
 
     def predict_proba(self, X):
         """Probabilities: (n, 2) binary, (n, C) multiclass, (n, L) multi-label,
@@ -673,6 +790,23 @@ def _with_classes(y, classes, kind):
     if kind == MULTILABEL:
         return [list(classes)] if _is_label_collections(y) else y
     return np.asarray(classes) if np.ndim(y) == 1 else y
+
+
+def _unflatten(kwargs: dict, prefix: str) -> dict:
+    """``{"learning_rate": Cls, "learning_rate__x": 1}`` -> ``{"learning_rate": Cls(x=1)}``,
+    the way scikeras routes arguments of an argument."""
+    nested = {}
+    for key in [k for k in kwargs if "__" in k]:
+        outer, inner = key.split("__", 1)
+        nested.setdefault(outer, {})[inner] = kwargs.pop(key)
+    for outer, inner in nested.items():
+        if outer not in kwargs or not callable(kwargs[outer]):
+            raise ValueError(
+                f"{prefix}{outer}__... arguments were given, but {prefix}{outer} is not a class or "
+                f"function to call with them; got {kwargs.get(outer)!r}."
+            )
+        kwargs[outer] = kwargs[outer](**_unflatten(inner, f"{prefix}{outer}__"))
+    return kwargs
 
 
 def _stratification(spec, targets):

@@ -52,12 +52,18 @@ def default_trunk(meta: dict, hidden_layer_sizes, activation, dropout, batch_nor
     return keras.Model(inputs, x, name="trunk")
 
 
-def call_user_model(model, meta: dict, routed: dict, params: dict) -> keras.Model:
+def call_user_model(
+    model, meta: dict, routed: dict, params: dict, extras=(), compile_kwargs=None
+) -> keras.Model:
     """Build the user's network the scikeras way.
 
     ``model`` is a ``keras.Model`` (cloned, so the user's object is never
-    trained) or a callable taking ``meta`` and/or routed ``model__*``
-    parameters, or estimator parameters it names in its signature.
+    trained) or a callable. A callable gets, by the names in its signature
+    (or all of them if it takes ``**kwargs``): routed ``model__*``
+    parameters, extra constructor parameters (``model__x`` wins over ``x``),
+    ``meta``, ``compile_kwargs`` (a zero-argument function making them, called
+    only if asked for) and ``params`` (every parameter); and any estimator
+    parameter it names.
     """
     if isinstance(model, keras.Model):
         if routed:
@@ -80,10 +86,8 @@ def call_user_model(model, meta: dict, routed: dict, params: dict) -> keras.Mode
     sig = inspect.signature(model)
     accepts_any = any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
     kwargs = {}
-    if "meta" in sig.parameters or accepts_any:
-        kwargs["meta"] = meta
-    for name in sig.parameters:
-        if name in params and name not in ("model", "meta"):
+    for name in extras:  # plain extra constructor parameters, overridden by model__name
+        if (name in sig.parameters or accepts_any) and name not in routed:
             kwargs[name] = params[name]
     for name, value in routed.items():
         if name not in sig.parameters and not accepts_any:
@@ -92,6 +96,15 @@ def call_user_model(model, meta: dict, routed: dict, params: dict) -> keras.Mode
                 f"takes no argument {name!r}. Its arguments: {list(sig.parameters)}."
             )
         kwargs[name] = value
+    if "meta" in sig.parameters or accepts_any:
+        kwargs["meta"] = meta
+    if "compile_kwargs" in sig.parameters or accepts_any:
+        kwargs["compile_kwargs"] = compile_kwargs() if compile_kwargs is not None else {}
+    if "params" in sig.parameters or accepts_any:
+        kwargs["params"] = dict(params)
+    for name in sig.parameters:
+        if name in params and name not in kwargs and name not in ("model", "meta", "params"):
+            kwargs[name] = params[name]
     built = model(**kwargs)
     if not isinstance(built, keras.Model):
         raise TypeError(f"The model function must return a keras.Model; it returned {type(built).__name__}.")

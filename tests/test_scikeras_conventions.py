@@ -1,0 +1,155 @@
+"""scikeras's conventions, so that its users switch by changing an import."""
+
+import keras
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from skmultihead import MultiClassKerasClassifier as C
+from skmultihead import _data
+
+from ._helpers import count_trainings, learnable
+
+
+def _X_y(n=60):
+    X = np.random.RandomState(0).randn(n, 4).astype("float32")
+    return X, (X[:, 0] > 0).astype(int)
+
+
+def _dense(meta, units):
+    inp = keras.Input((meta["n_features_in_"],))
+    return keras.Model(inp, keras.layers.Dense(units, activation="relu")(inp))
+
+
+def test_model_functions_get_compile_kwargs_and_params_by_name():
+    X, y = _X_y()
+    seen = {}
+
+    def get_model(meta, compile_kwargs, params):
+        seen.update(compile_kwargs=compile_kwargs, params=params, meta=meta)
+        return _dense(meta, 4)
+
+    est = C(model=get_model, optimizer="sgd", epochs=1).fit(X, y)
+    assert isinstance(seen["compile_kwargs"]["optimizer"], keras.optimizers.SGD)
+    assert isinstance(seen["compile_kwargs"]["loss"], keras.losses.BinaryCrossentropy)
+    assert seen["params"] == est.get_params()
+    assert seen["meta"]["n_classes_"] == 2
+
+
+def test_a_model_function_with_kwargs_gets_everything_in_scikeras_order():
+    X, y = _X_y()
+    seen = []
+
+    def get_model(**kwargs):
+        seen.append(tuple(kwargs))
+        return _dense(kwargs["meta"], kwargs["hidden"])
+
+    C(model=get_model, model__hidden=3, epochs=1).fit(X, y)
+    assert seen == [("hidden", "meta", "compile_kwargs", "params")]
+
+
+def test_extra_constructor_arguments_reach_the_model_function_and_model__wins():
+    X, y = _X_y()
+    got = []
+
+    def get_model(meta, hidden_dim):
+        got.append(hidden_dim)
+        return _dense(meta, hidden_dim)
+
+    est = C(model=get_model, hidden_dim=5, epochs=1).fit(X, y)
+    assert est.model_.layers[1].units == 5 and est.get_params()["hidden_dim"] == 5
+    C(model=get_model, hidden_dim=5, model__hidden_dim=7, epochs=1).fit(X, y)
+    assert got == [5, 7]
+    assert clone(est).get_params()["hidden_dim"] == 5
+    with pytest.raises(TypeError, match="unexpected parameters \\['hiden_dim'\\]"):
+        C(model=get_model, hidden_dim=5, hiden_dim=6, epochs=1).fit(X, y)
+
+
+class Subclassed(C):
+    """scikeras's documented way of subclassing."""
+
+    def __init__(self, hidden=10, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden = hidden
+
+    def _keras_build_fn(self, meta, hidden):
+        return _dense(meta, hidden)
+
+
+def test_a_scikeras_style_subclass_keeps_base_parameters_and_its_build_hook():
+    X, y = _X_y()
+    est = Subclassed(hidden=6, epochs=2).fit(X, y)
+    assert est.model_.layers[1].units == 6  # the hook's network, not the built-in one
+    params = est.get_params()
+    assert params["hidden"] == 6 and params["epochs"] == 2 and "hidden_layer_sizes" in params
+    copy = clone(est)
+    assert copy.hidden == 6 and copy.epochs == 2
+    assert copy.set_params(epochs=3, hidden=2).fit(X, y).model_.layers[1].units == 2
+
+
+def test_initialize_builds_a_network_that_predicts_without_training(monkeypatch):
+    X, y = _X_y()
+    calls = count_trainings(monkeypatch)
+    est = C(epochs=5, random_state=0).initialize(X, y)
+    assert calls == [] and est.current_epoch == 0
+    assert est.predict(X).shape == (len(X),) and set(est.predict(X)) <= {0, 1}
+    est.fit(X, y)
+    assert est.current_epoch == 5
+    assert C().current_epoch == 0
+
+
+def test_fit_takes_keras_fit_arguments_for_one_call(monkeypatch):
+    X, y = _X_y(100)
+    calls = count_trainings(monkeypatch)
+    est = C(hidden_layer_sizes=(4,), epochs=3, random_state=0)
+    est.fit(X, y, epochs=2, validation_split=0.2)
+    assert calls == [2] and "val_loss" in est.history_ and est.current_epoch == 2
+    est.fit(X, y)  # the same estimator, no overrides: a new fit of 3 epochs, not the cached one
+    assert calls == [2, 3] and "val_loss" not in est.history_
+
+
+def test_validation_split_as_a_constructor_argument():
+    X, y = _X_y(100)
+    est = C(hidden_layer_sizes=(4,), epochs=2, validation_split=0.25).fit(X, y)
+    assert len(est.history_["val_loss"]) == 2
+    assert est.get_params()["validation_split"] == 0.25
+
+
+def test_predict__batch_size_reaches_prediction(monkeypatch):
+    X, y = _X_y(2000)
+    est = C(hidden_layer_sizes=(4,), epochs=1, predict__batch_size=1500).fit(X, y)
+    sizes = []
+    real = _data.forward
+
+    def spy(model, X, batch_size):
+        sizes.append(batch_size)
+        return real(model, X, batch_size)
+
+    monkeypatch.setattr(_data, "forward", spy)
+    est.predict_proba(X)
+    assert sizes == [1500]
+
+
+def test_one_hot_float_targets_predict_int64():
+    X, _, y3, _ = learnable()
+    onehot = np.eye(3, dtype="float32")[y3]
+    pred = C(hidden_layer_sizes=(4,), epochs=1).fit(X, onehot).predict(X)
+    assert pred.dtype == np.int64 and pred.shape == onehot.shape
+
+
+def test_nested_optimizer_arguments_build_their_object():
+    X, y = _X_y()
+    schedule = keras.optimizers.schedules.ExponentialDecay
+    est = C(
+        hidden_layer_sizes=(4,),
+        epochs=1,
+        optimizer="sgd",
+        optimizer__learning_rate=schedule,
+        optimizer__learning_rate__initial_learning_rate=0.1,
+        optimizer__learning_rate__decay_steps=10,
+        optimizer__learning_rate__decay_rate=0.5,
+    ).fit(X, y)
+    opt = est._network_.train_model.optimizer
+    assert isinstance(opt._learning_rate, schedule) and opt._learning_rate.decay_rate == 0.5
+    with pytest.raises(ValueError, match="optimizer__momentum__"):
+        C(epochs=1, optimizer="sgd", optimizer__momentum__x=1).fit(X, y)
