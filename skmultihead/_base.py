@@ -14,7 +14,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_consistent_length, check_is_fitted
 
-from . import _cache, _data, _heads, _network, _persist, _savefile
+from . import _cache, _data, _heads, _network, _persist, _routing, _savefile
 from ._state import FittedState
 from ._targets import FORM_COLUMNS, MULTILABEL, infer_targets
 from ._thresholds import OBJECTIVES, check_threshold_param, resolve_thresholds, tune_thresholds
@@ -44,7 +44,7 @@ AUTO_MIN_HOLDOUT = 100
 # out before its rare labels are learnt) and scene's from 0.739 to 0.727.
 EARLY_STOPPING_AUTO_ROWS = 10_000
 
-ROUTING_PREFIXES = ("model__", "optimizer__", "loss__", "fit__", "predict__")
+ROUTING_PREFIXES = ("model__", "optimizer__", "loss__", "metrics__", "callbacks__", "fit__", "predict__")
 # Keyword arguments of keras.Model.fit that may also be given to the
 # constructor, as scikeras takes them; they reach Model.fit unchanged.
 KERAS_FIT_ARGS = frozenset(
@@ -81,9 +81,9 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             Interval(numbers.Real, 0, None, closed="neither"),
             keras.optimizers.schedules.LearningRateSchedule,
         ],
-        "loss": [str, callable, list, tuple, keras.losses.Loss],
+        "loss": [str, callable, list, tuple, dict, keras.losses.Loss],
         "loss_weights": [None, list, tuple],
-        "metrics": [None, list, tuple],
+        "metrics": [None, str, callable, list, tuple, dict, keras.metrics.Metric],
         "epochs": [Interval(numbers.Integral, 1, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "early_stopping": ["boolean", StrOptions({"auto"})],
@@ -96,7 +96,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
-        "callbacks": [None, list, tuple],
+        "callbacks": [None, list, tuple, dict, keras.callbacks.Callback, callable],
     }
 
     def __init__(
@@ -350,7 +350,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
                 else:
                     drop_cached_kernels()
                     network = self._build_network(X, spec)
-                if not network.train_model.compiled:
+                if not network.train_model.compiled or (not keep and not self._adopt_compiled(network, spec)):
                     self._compile(network, spec, pos_weight)
                 history, holdout = self._train(network, X, targets, weights, spec, epochs, seed, fit_kwargs)
                 if holdout is None and self.threshold == "auto" and not keep and spec.n_thresholds and epochs:
@@ -399,6 +399,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
                 "multiclass-multioutput": "multiclass-multioutput",
             }[spec.task],
             "y_dtype_": np.dtype(spec.y_dtype),
+            "y_ndim_": 1 if spec.form == "labels" else 2,
         }
 
     def _build_network(self, X, spec) -> _network.Network:
@@ -438,7 +439,8 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
 
     def _compile(self, network: _network.Network, spec, pos_weight) -> None:
         heads = network.heads
-        specs = self.loss if isinstance(self.loss, (list, tuple)) else [self.loss] * len(heads)
+        specs, loss_kwargs = self._loss_specs(heads)
+        metric_specs = self._metric_specs(heads)
         if len(specs) != len(heads):
             raise ValueError(
                 f"loss has {len(specs)} entries but the network has {len(heads)} "
@@ -448,9 +450,8 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"loss_weights has {len(self.loss_weights)} entries but the network has {len(heads)} heads."
             )
-        loss_kwargs = self._routed("loss__")
         losses, sparse_flags, metrics = [], [], []
-        for head, loss_spec in zip(heads, specs):
+        for head, loss_spec, metric_spec in zip(heads, specs, metric_specs):
             if pos_weight is not None and head.kind == "multilabel":
                 if not (isinstance(loss_spec, str) and loss_spec == "auto"):
                     raise ValueError(
@@ -468,7 +469,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
                 loss, sparse = _heads.resolve_loss(loss_spec, head, network.from_logits, loss_kwargs)
             losses.append(loss)
             sparse_flags.append(sparse)
-            metrics.append(_heads.head_metrics(self.metrics, head, network.from_logits, sparse))
+            metrics.append(_heads.head_metrics(metric_spec, head, network.from_logits, sparse))
         network.sparse_targets = sparse_flags
         single = len(heads) == 1
         network.train_model.compile(
@@ -478,17 +479,81 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             metrics=metrics[0] if single else metrics,
         )
 
+    def _per_head(self, value, heads, what: str) -> list:
+        """One entry per head from a single value, a list, or a dict by head name."""
+        if isinstance(value, dict):
+            names = [h.name for h in heads]
+            unknown = [k for k in value if k not in names]
+            if unknown:
+                raise ValueError(f"{what} names outputs {unknown}; the outputs are {names}.")
+            return [value.get(h.name) for h in heads]
+        if isinstance(value, (list, tuple)) and what == "loss":
+            return list(value)
+        return [value] * len(heads)
+
+    def _loss_specs(self, heads):
+        """Per-head loss specs and the loss__ arguments left for them (a loss
+        class takes its loss__ arguments when it is built)."""
+        loss_kwargs = self._routed("loss__")
+        built = _routing.build(self.loss, loss_kwargs)
+        if built is not self.loss:
+            loss_kwargs = {}
+        specs = self._per_head(built, heads, "loss")
+        return ["auto" if s is None else s for s in specs], loss_kwargs
+
+    def _metric_specs(self, heads) -> list:
+        built = _routing.build(self.metrics, self._routed("metrics__"))
+        if built is None:
+            return [None] * len(heads)
+        return [None if m is None else _routing.as_list(m) for m in self._per_head(built, heads, "metrics")]
+
+    def _user_callbacks(self) -> list:
+        callbacks = _routing.as_list(_routing.build(self.callbacks, self._routed("callbacks__")))
+        for cb in callbacks:
+            if not isinstance(cb, keras.callbacks.Callback):
+                raise TypeError(
+                    "callbacks must be a keras.callbacks.Callback or a Callback class, a list of "
+                    f"them or a dict of them by name; got {type(cb).__name__}."
+                )
+        return callbacks
+
+    def _adopt_compiled(self, network, spec) -> bool:
+        """A complete model the user compiled keeps its optimizer, loss and metrics,
+        as in scikeras; the loss must suit the task, and targets take the form it
+        expects (class indices or one-hot). False if it was compiled without a loss."""
+        model = network.train_model
+        loss = getattr(model, "loss", None)
+        if loss is None:
+            return False
+        if isinstance(loss, dict):
+            losses = [loss.get(h.name) for h in network.heads]
+        elif isinstance(loss, (list, tuple)):
+            losses = list(loss)
+        else:
+            losses = [loss] * len(network.heads)
+        flags = []
+        for head, each in zip(network.heads, losses):
+            name = (
+                each
+                if isinstance(each, str)
+                else getattr(each, "name", None) or getattr(each, "__name__", "")
+            )
+            name = str(name)
+            _heads.check_loss_fits_head(name, head)
+            flags.append("sparse" in name.lower() or "categorical" not in name.lower())
+        network.sparse_targets = flags
+        return True
+
     def _compile_kwargs_for_model(self, spec) -> dict:
         """What scikeras hands a model function as ``compile_kwargs``: the
         optimizer, loss and metrics this estimator would compile with, for a
         model that outputs probabilities."""
-        specs = list(self.loss) if isinstance(self.loss, (list, tuple)) else [self.loss] * len(spec.heads)
-        loss_kwargs = self._routed("loss__")
+        specs, loss_kwargs = self._loss_specs(spec.heads)
         losses = [_heads.resolve_loss(ls, h, False, loss_kwargs)[0] for h, ls in zip(spec.heads, specs)]
         return {
             "optimizer": self._make_optimizer(),
             "loss": losses[0] if len(losses) == 1 else losses,
-            "metrics": list(self.metrics) if self.metrics is not None else None,
+            "metrics": self._metric_specs(spec.heads)[0],
             "loss_weights": None if self.loss_weights is None else list(self.loss_weights),
         }
 
@@ -602,12 +667,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
                 monitor="val_loss", patience=self.n_iter_no_change, restore_best_weights=True
             )
             callbacks.append(stopper)
-        for cb in self.callbacks or ():
-            if not isinstance(cb, keras.callbacks.Callback):
-                raise TypeError(
-                    f"callbacks must hold keras.callbacks.Callback objects; got {type(cb).__name__}."
-                )
-            callbacks.append(cb)
+        callbacks.extend(self._user_callbacks())
         network.train_model.fit(
             X,
             one(fit_targets(network, targets)),

@@ -104,7 +104,7 @@ def resolve_loss(spec, head: Head, from_logits: bool, loss_kwargs: dict):
         cls = _CROSSENTROPIES.get(spec)
         if cls is not None:
             loss = cls(from_logits=from_logits, **loss_kwargs)
-            _check_loss_fits_head(spec, head)
+            check_loss_fits_head(spec, head)
             return loss, cls is keras.losses.SparseCategoricalCrossentropy
         try:
             fn = keras.losses.get(spec)
@@ -125,7 +125,7 @@ def resolve_loss(spec, head: Head, from_logits: bool, loss_kwargs: dict):
             config["from_logits"] = from_logits
             loss = type(spec).from_config(config)
             sparse = isinstance(spec, keras.losses.SparseCategoricalCrossentropy)
-            _check_loss_fits_head(type(spec).__name__, head)
+            check_loss_fits_head(type(spec).__name__, head)
             return loss, sparse
         loss = type(spec).from_config({**config, **loss_kwargs})
     elif callable(spec):
@@ -140,7 +140,7 @@ def resolve_loss(spec, head: Head, from_logits: bool, loss_kwargs: dict):
     return loss, False
 
 
-def _check_loss_fits_head(name: str, head: Head) -> None:
+def check_loss_fits_head(name: str, head: Head) -> None:
     lowered = name.lower()
     categorical = "categorical" in lowered
     if categorical and head.kind != "multiclass":
@@ -308,9 +308,13 @@ def resolve_metric(spec, head: Head, from_logits: bool, sparse_targets: bool = T
     if isinstance(spec, keras.metrics.Metric):
         fresh = type(spec).from_config(spec.get_config())
         return ProbabilityMetric(fresh, head.kind) if from_logits else fresh
+    if callable(spec) and not isinstance(spec, str):
+        # a metric function (y_true, y_pred) -> values, averaged over batches as Keras does
+        fn = keras.metrics.MeanMetricWrapper(spec, name=getattr(spec, "__name__", "metric"))
+        return ProbabilityMetric(fn, head.kind) if from_logits else fn
     if not isinstance(spec, str):
         raise TypeError(
-            f"metrics must hold metric names or keras.metrics.Metric objects; got {type(spec).__name__}."
+            f"metrics must hold metric names, keras.metrics.Metric objects or functions; got {type(spec).__name__}."
         )
     name = {"acc": "accuracy"}.get(spec, spec)
     cut = 0.0 if from_logits else 0.5
@@ -320,11 +324,13 @@ def resolve_metric(spec, head: Head, from_logits: bool, sparse_targets: bool = T
             # in Keras, which looks excellent on sparse labels whatever the model
             # does. Subset accuracy is what scikit-learn calls accuracy here.
             return SubsetAccuracy(from_logits)
+        # logged under the name the user gave ("acc" stays "acc", as in Keras),
+        # so that callbacks monitoring it find it
         if head.kind == "binary":
-            return keras.metrics.BinaryAccuracy(threshold=cut, name="accuracy")
+            return keras.metrics.BinaryAccuracy(threshold=cut, name=spec)
         if sparse_targets:
-            return keras.metrics.SparseCategoricalAccuracy(name="accuracy")
-        return keras.metrics.CategoricalAccuracy(name="accuracy")
+            return keras.metrics.SparseCategoricalAccuracy(name=spec)
+        return keras.metrics.CategoricalAccuracy(name=spec)
     if name == "binary_accuracy" and head.kind != "multiclass":
         return keras.metrics.BinaryAccuracy(threshold=cut, name="binary_accuracy")
     if name == "auc" and head.kind != "multiclass":

@@ -347,9 +347,8 @@ def _multiclass_spec(y, kind: str) -> TargetSpec:
             )
         n_classes = dense.shape[1]
         head = Head("multiclass", n_classes, "output")
-        # One-hot floats answer as integers, as MLPClassifier and scikeras do.
-        dtype = np.dtype(np.int64) if dense.dtype.kind == "f" else dense.dtype
-        return TargetSpec(MULTICLASS, FORM_ONEHOT, [np.arange(n_classes)], [head], dtype.str, 0)
+        # One-hot rows answer as int64 whatever their dtype, as MLPClassifier and scikeras do.
+        return TargetSpec(MULTICLASS, FORM_ONEHOT, [np.arange(n_classes)], [head], np.dtype(np.int64).str, 0)
     if kind == "multiclass-multioutput" or kind == "binary" or kind == "multiclass":
         return _columns_spec(y)
     raise ValueError(f"Unknown label type: {kind}. Could not read y as class labels.")

@@ -153,3 +153,106 @@ def test_nested_optimizer_arguments_build_their_object():
     assert isinstance(opt._learning_rate, schedule) and opt._learning_rate.decay_rate == 0.5
     with pytest.raises(ValueError, match="optimizer__momentum__"):
         C(epochs=1, optimizer="sgd", optimizer__momentum__x=1).fit(X, y)
+
+
+def _complete(meta, compile_kwargs=None, loss=None, opt="sgd"):
+    inp = keras.Input((meta["n_features_in_"],))
+    hidden = keras.layers.Dense(8, activation="relu")(inp)
+    n = meta["n_classes_"]
+    out = keras.layers.Dense(n, activation="softmax")(hidden)
+    model = keras.Model(inp, out)
+    model.compile(optimizer=opt, loss=loss)
+    return model
+
+
+def test_a_user_compiled_model_keeps_its_optimizer_and_loss():
+    X, _, y3, _ = learnable()
+    est = C(model=_complete, model__loss="categorical_crossentropy", optimizer="adam", epochs=2).fit(X, y3)
+    model = est._network_.train_model
+    assert isinstance(model.optimizer, keras.optimizers.SGD)  # the user's, not "adam"
+    assert model.loss == "categorical_crossentropy"  # trained on one-hot targets
+    assert est.predict_proba(X).shape == (len(X), 3)
+
+
+def test_a_model_compiled_without_a_loss_gets_the_estimators():
+    X, _, y3, _ = learnable()
+    est = C(model=_complete, model__loss=None, epochs=2).fit(X, y3)
+    assert isinstance(est._network_.train_model.loss, keras.losses.SparseCategoricalCrossentropy)
+
+
+def test_a_compiled_loss_that_contradicts_the_task_is_refused_with_the_fix():
+    X, _, y3, _ = learnable()
+    with pytest.raises(ValueError, match="mutually exclusive classes"):
+        C(model=_complete, model__loss="binary_crossentropy", epochs=1).fit(X, y3)
+
+
+class Counting(keras.callbacks.Callback):
+    def __init__(self, start=0):
+        super().__init__()
+        self.epochs = start
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs += 1
+
+
+@pytest.mark.parametrize(
+    "callbacks,routed",
+    [
+        (Counting(), {}),
+        (Counting, {"callbacks__start": 10}),
+        ([Counting], {"callbacks__0__start": 10}),
+        ({"count": Counting}, {"callbacks__count__start": 10}),
+        ([[Counting(10)]], {}),
+    ],
+    ids=["instance", "class", "list of classes", "dict", "nested list"],
+)
+def test_callbacks_in_every_scikeras_form(callbacks, routed, monkeypatch):
+    X, y = _X_y()
+    seen = []
+    real = keras.Model.fit
+
+    def spy(self, *args, **kwargs):
+        seen.extend(cb for cb in kwargs["callbacks"] if isinstance(cb, Counting))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", spy)
+    C(hidden_layer_sizes=(4,), epochs=2, callbacks=callbacks, **routed).fit(X, y)
+    assert len(seen) == 1
+    assert seen[0].epochs == (2 if isinstance(callbacks, Counting) else 12)
+
+
+def test_callbacks_of_the_wrong_type_are_refused():
+    X, y = _X_y()
+    with pytest.raises(TypeError, match="keras.callbacks.Callback"):
+        C(epochs=1, callbacks=[object()]).fit(X, y)
+
+
+def test_metrics_in_scikeras_forms():
+    X, y = _X_y(100)
+    est = C(hidden_layer_sizes=(4,), epochs=2, metrics="acc").fit(X, y)
+    assert "acc" in est.history_
+    stopper = keras.callbacks.EarlyStopping(monitor="val_acc", patience=1)
+    est = C(hidden_layer_sizes=(4,), epochs=3, metrics=["acc"], validation_split=0.2, callbacks=[stopper])
+    assert "val_acc" in est.fit(X, y).history_
+
+    def mean_prediction(y_true, y_pred):
+        return keras.ops.mean(y_pred)
+
+    est = C(
+        hidden_layer_sizes=(4,),
+        epochs=2,
+        metrics=[keras.metrics.AUC, mean_prediction],
+        metrics__0__name="my_auc",
+    ).fit(X, y)
+    assert {"my_auc", "mean_prediction"} <= set(est.history_)
+
+
+def test_a_loss_class_is_built_with_its_routed_arguments():
+    X, _, _, Y = learnable()
+    from skmultihead import MultiLabelKerasClassifier
+
+    est = MultiLabelKerasClassifier(
+        hidden_layer_sizes=(4,), epochs=1, loss=keras.losses.BinaryFocalCrossentropy, loss__gamma=3.0
+    ).fit(X, Y)
+    loss = est._network_.train_model.loss
+    assert isinstance(loss, keras.losses.BinaryFocalCrossentropy) and loss.gamma == 3.0

@@ -1,0 +1,51 @@
+"""Routed parameters the scikeras way: classes built from ``prefix__name__arg`` values.
+
+``callbacks=[keras.callbacks.EarlyStopping], callbacks__0__patience=3`` builds
+``EarlyStopping(patience=3)`` at fit; ``callbacks={"es": EarlyStopping},
+callbacks__es__patience=3`` the same by name; ``callbacks__patience=3``
+reaches every class in the list. Instances are used as they are.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+
+def _route(params: dict, destination: str) -> dict:
+    prefix = f"{destination}__"
+    return {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
+
+
+def _own(params: dict) -> dict:
+    return {k: v for k, v in params.items() if "__" not in k}
+
+
+def build(items, params: dict, shared: dict | None = None):
+    """``items`` with every class in it called with its routed ``params``."""
+    if inspect.isclass(items):
+        kwargs = {**(shared or {}), **_own(params)}
+        for name, value in list(kwargs.items()):
+            kwargs[name] = build(value, _route(params, name))
+        positional = sorted((int(k), v) for k, v in kwargs.items() if k.isdigit())
+        return items(*(v for _, v in positional), **{k: v for k, v in kwargs.items() if not k.isdigit()})
+    if isinstance(items, (list, tuple)):
+        common = _own(params)
+        return type(items)(build(item, _route(params, str(i)), common) for i, item in enumerate(items))
+    if isinstance(items, dict):
+        common = _own(params)
+        return {key: build(item, _route(params, str(key)), common) for key, item in items.items()}
+    return items
+
+
+def as_list(items) -> list:
+    """One item, a list (nested lists flattened) or a dict's values, as a list."""
+    if items is None:
+        return []
+    if isinstance(items, dict):
+        items = list(items.values())
+    if not isinstance(items, (list, tuple)):
+        return [items]
+    out = []
+    for item in items:
+        out.extend(as_list(item) if isinstance(item, (list, tuple)) else [item])
+    return out
