@@ -70,7 +70,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
     _estimator_kind = ""
 
     _parameter_constraints: dict = {
-        "model": [None, callable],
+        "model": "no_validation",  # checked when the network is built, with scikeras's message
         "hidden_layer_sizes": ["array-like"],
         "activation": [str, callable],
         "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
@@ -195,6 +195,16 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
     def _model_function(self):
         """The callable that builds the network, if any: ``model``, or a
         subclass's ``_keras_build_fn`` hook (scikeras's) when ``model`` is None."""
+        if self.model is not None and hasattr(self, "_keras_build_fn"):
+            raise ValueError(
+                f"{type(self).__name__} defines _keras_build_fn and was given model=; a class "
+                "cannot implement ``_keras_build_fn`` and take a model too. Drop one."
+            )
+        if self.model is not None and not isinstance(self.model, keras.Model) and not callable(self.model):
+            raise TypeError(
+                "``model`` must be None, a keras.Model or a callable returning one; got "
+                f"{type(self.model).__name__}."
+            )
         if self.model is None:
             return getattr(self, "_keras_build_fn", None)
         if isinstance(self.model, keras.Model) or not callable(self.model):
@@ -218,9 +228,10 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         ]
         if unknown:
             raise TypeError(
-                f"{type(self).__name__} got unexpected parameters {unknown}. Routed "
-                f"parameters start with one of {ROUTING_PREFIXES}; other extra parameters "
-                "must be arguments of the model function or of keras.Model.fit."
+                f"{type(self).__name__} got an unexpected keyword argument {unknown[0]!r} "
+                f"(unexpected parameters {unknown}). Routed parameters start with one of "
+                f"{ROUTING_PREFIXES}; other extra parameters must be arguments of the model "
+                "function or of keras.Model.fit."
             )
 
     @property
@@ -333,7 +344,10 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32, ensure_non_negative=True)
             if not np.any(sample_weight > 0):
-                raise ValueError("All sample weights are zero; at least one must be positive.")
+                raise ValueError(
+                    "All sample weights are zero (only zeros were passed in sample_weight); at least "
+                    "one must be positive."
+                )
         weights, pos_weight = self._class_weights(spec, targets, sample_weight)
 
         # A continued fit starts from weights the key does not describe: never cached.

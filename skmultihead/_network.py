@@ -91,9 +91,9 @@ def call_user_model(
             kwargs[name] = params[name]
     for name, value in routed.items():
         if name not in sig.parameters and not accepts_any:
-            raise ValueError(
+            raise TypeError(
                 f"model__{name} was given, but {getattr(model, '__name__', model)!r} "
-                f"takes no argument {name!r}. Its arguments: {list(sig.parameters)}."
+                f"got an unexpected keyword argument {name!r}. Its arguments: {list(sig.parameters)}."
             )
         kwargs[name] = value
     if "meta" in sig.parameters or accepts_any:

@@ -56,7 +56,7 @@ def test_unknown_routed_model_param_is_refused_at_fit():
         return keras.Model(inp, keras.layers.Dense(4)(inp))
 
     X, yb, _, _ = learnable()
-    with pytest.raises(ValueError, match="model__units"):
+    with pytest.raises(TypeError, match="model__units.*unexpected keyword argument"):
         MultiClassKerasClassifier(trunk, model__units=3, epochs=1).fit(X, yb)
 
 
