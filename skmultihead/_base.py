@@ -200,6 +200,11 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
                 f"{type(self).__name__} defines _keras_build_fn and was given model=; a class "
                 "cannot implement ``_keras_build_fn`` and take a model too. Drop one."
             )
+        if isinstance(self.model, str) and self.model.startswith("<not saved"):
+            raise ValueError(
+                f"The 'model' parameter is {self.model}: a Python function, which a safe file "
+                "cannot hold. Give it again with set_params(model=...) before refitting."
+            )
         if self.model is not None and not isinstance(self.model, keras.Model) and not callable(self.model):
             raise TypeError(
                 "``model`` must be None, a keras.Model or a callable returning one; got "
