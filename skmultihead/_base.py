@@ -306,8 +306,22 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Train one epoch on X, y, starting from the current network.
 
-        ``classes`` lists every class (1-D targets) on the first call, so that
-        later batches may hold classes the first one lacks.
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            One batch of inputs.
+        y : array-like, sparse matrix or sequence of label collections
+            Its targets, in the form of the first call.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights.
+        classes : array-like, default=None
+            Every class (1-D targets) or label (label collections), on the
+            first call, so that later batches may hold classes it lacks.
+
+        Returns
+        -------
+        self : object
+            The estimator, trained one more epoch.
         """
         keep = self.__sklearn_is_fitted__()
         return self._fit(
@@ -751,20 +765,60 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         )
 
     def predict_proba(self, X):
-        """Probabilities: (n, 2) binary, (n, C) multiclass, (n, L) multi-label,
-        a list of arrays for multi-output."""
+        """Probabilities of the classes or labels.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        proba : ndarray or list of ndarray
+            (n_samples, 2) for a binary task, (n_samples, n_classes) for
+            multiclass (rows sum to 1), (n_samples, n_labels) for multi-label
+            (each in [0, 1]), one such array per output for multi-output.
+        """
         outputs = self._outputs(X)
         return self._spec_.predict_proba(outputs)
 
     def predict(self, X):
-        """Decisions in the form y had at fit (labels, one-hot, indicator,
-        label collections, or one column per output)."""
+        """Decisions, in the form y had at fit.
+
+        Binary and multi-label outputs are thresholded with ``thresholds_``;
+        multiclass outputs take the most probable class.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        y_pred : ndarray, sparse matrix or list of tuples
+            Labels (1-D), one-hot rows, an indicator matrix (dense or sparse as
+            at fit), label collections, or one column per output.
+        """
         outputs = self._outputs(X)
         return self._spec_.predict(outputs, self._thresholds())
 
     def score(self, X, y, sample_weight=None):
-        """Accuracy; for multi-label and multi-output, subset accuracy (every
-        label of a row right), as in scikit-learn."""
+        """Accuracy; for multi-label and multi-output, subset accuracy.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            Inputs.
+        y : array-like, sparse matrix or sequence of label collections
+            True targets, in the form of fit.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights.
+
+        Returns
+        -------
+        score : float
+            The share of rows whose every label is right, as in scikit-learn.
+        """
         y_pred = self.predict(X)
         return self._spec_.score(y, y_pred, sample_weight)
 
