@@ -212,9 +212,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             )
         if self.model is None:
             return getattr(self, "_keras_build_fn", None)
-        if isinstance(self.model, keras.Model) or not callable(self.model):
-            return None
-        return self.model
+        return None if isinstance(self.model, keras.Model) else self.model
 
     def _check_extra_params(self) -> None:
         fn = self._model_function()
@@ -658,7 +656,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         n_val = int(np.ceil(self.validation_fraction * n))
         tune = self.threshold == "auto" and spec.n_thresholds > 0 and n_val >= AUTO_MIN_HOLDOUT
         if not (early or tune):
-            return self._run_fit(network, X, targets, weights, epochs, None, False, fit_kwargs), None
+            return self._run_fit(network, X, targets, weights, epochs, None, fit_kwargs), None
         train_idx, val_idx = self._split(n, spec, targets, seed)
         X_val = X[val_idx]
         y_val = [t[val_idx] for t in targets]
@@ -670,7 +668,6 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             None if weights is None else [w[train_idx] for w in weights],
             epochs,
             (X_val, y_val, w_val) if early else None,
-            early,
             fit_kwargs,
         )
         holdout = None
@@ -679,8 +676,9 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             holdout = (_thresholded(spec, y_val), proba, None if w_val is None else w_val[0])
         return history, holdout
 
-    def _run_fit(self, network, X, targets, weights, epochs, validation, early, fit_kwargs=None) -> dict:
-        """The one training path: NaN guard, early stopping, callbacks, fit__ arguments."""
+    def _run_fit(self, network, X, targets, weights, epochs, validation, fit_kwargs=None) -> dict:
+        """The one training path: NaN guard, early stopping (when given validation
+        data), callbacks, fit__ arguments."""
         extra = {k: getattr(self, k) for k in KERAS_FIT_ARGS if k in vars(self)}
         extra.update(self._routed("fit__"))
         extra.update(fit_kwargs or {})
@@ -695,7 +693,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             X_val, y_val, w_val = validation
             fit_val = fit_targets(network, y_val)
             fit_validation = (X_val, one(fit_val)) if w_val is None else (X_val, one(fit_val), one(w_val))
-        if early:
+        if validation is not None:
             stopper = keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=self.n_iter_no_change, restore_best_weights=True
             )
@@ -741,7 +739,6 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
                 None if weights is None else [w[train_idx] for w in weights],
                 epochs,
                 None,
-                False,
             )
             proba[test_idx] = _thresholded(spec, _spec_outputs(net, spec, X[test_idx], self.batch_size))
         return _thresholded(spec, targets), proba, None if weights is None else weights[0]
