@@ -14,7 +14,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_consistent_length, check_is_fitted
 
-from . import _cache, _data, _heads, _network, _persist, _routing, _savefile
+from . import _backend, _cache, _data, _heads, _network, _persist, _routing, _savefile
 from ._state import FittedState
 from ._targets import FORM_COLUMNS, MULTILABEL, infer_targets
 from ._thresholds import OBJECTIVES, check_threshold_param, resolve_thresholds, tune_thresholds
@@ -22,7 +22,6 @@ from ._training import (
     StopOnNonFinite,
     TrainingDivergedError,
     class_index,
-    drop_cached_kernels,
     fit_targets,
     multilabel_pos_weight,
     one,
@@ -31,7 +30,6 @@ from ._training import (
     seeded,
     single_head_weights,
     snapshot_weights,
-    without_identity_all_reduce,
 )
 
 # threshold="auto" holds out validation_fraction of the data when that gives
@@ -379,7 +377,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
                     network = self._network_
                     pos_weight = self._pos_weight_
                 else:
-                    drop_cached_kernels()
+                    _backend.release_cached_kernels()
                     network = self._build_network(X, spec)
                 if not network.train_model.compiled or (not keep and not self._adopt_compiled(network, spec)):
                     self._compile(network, spec, pos_weight)
@@ -437,7 +435,8 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         import scipy.sparse as sp
 
         meta = self._meta(X, spec)
-        sparse = sp.issparse(X)
+        # torch has no sparse inputs: Keras densifies its batches instead
+        sparse = sp.issparse(X) and _backend.supports_sparse()
         fn = self._model_function()
         if fn is None and self.model is None:
             if self._routed("model__"):
@@ -504,7 +503,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         network.sparse_targets = sparse_flags
         single = len(heads) == 1
         network.train_model.compile(
-            optimizer=without_identity_all_reduce(self._make_optimizer()),
+            optimizer=_backend.prepare_optimizer(self._make_optimizer()),
             loss=losses[0] if single else losses,
             loss_weights=None if self.loss_weights is None else list(self.loss_weights),
             metrics=metrics[0] if single else metrics,
@@ -699,10 +698,24 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             )
             callbacks.append(stopper)
         callbacks.extend(self._user_callbacks())
+        x, y, sample_weight = X, one(fit_targets(network, targets)), one(weights)
+        batches = None
+        if "validation_split" not in extra:  # Keras splits arrays only
+            batches = _backend.sparse_batches(
+                x, y, sample_weight, extra["batch_size"] or 32, extra.get("shuffle", True)
+            )
+        if batches is not None:
+            x, y, sample_weight = batches, None, None
+            # the batches shuffle their rows themselves; Keras would reorder whole batches
+            extra = {k: v for k, v in extra.items() if k != "batch_size"} | {"shuffle": False}
+            if fit_validation is not None:
+                size = extra.pop("validation_batch_size", None) or self.batch_size
+                X_val, y_val, w_val = (*fit_validation, None)[:3]
+                fit_validation = _backend.sparse_batches(X_val, y_val, w_val, size, False)
         network.train_model.fit(
-            X,
-            one(fit_targets(network, targets)),
-            sample_weight=one(weights),
+            x,
+            y,
+            sample_weight=sample_weight,
             validation_data=fit_validation,
             epochs=epochs,
             callbacks=callbacks,

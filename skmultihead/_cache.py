@@ -124,21 +124,17 @@ def _environment() -> tuple:
     import numpy
     import sklearn
 
-    from . import __version__
+    from . import __version__, _backend
 
     env = [
         __version__,
         keras.__version__,
-        keras.backend.backend(),
         numpy.__version__,
         sklearn.__version__,
         keras.config.floatx(),
         str(keras.config.dtype_policy().name),
     ]
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        env += [tf.__version__, type(tf.distribute.get_strategy()).__qualname__]
+    env += _backend.environment()
     return tuple(env)
 
 

@@ -6,6 +6,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.validation import validate_data
 
+from . import _backend
+
 # Up to this many rows, prediction calls the network once; larger inputs go
 # through the same compiled graph in batches of max(batch_size, 256) rows.
 DIRECT_ROWS = 1024
@@ -24,39 +26,6 @@ def check_X(estimator, X, reset: bool):
     )
 
 
-def _to_tensor(X):
-    if sp.issparse(X):
-        import tensorflow as tf
-
-        coo = X.tocoo()
-        indices = np.column_stack([coo.row, coo.col]).astype(np.int64)
-        return tf.sparse.reorder(tf.SparseTensor(indices, coo.data.astype(np.float32), coo.shape))
-    return X
-
-
-_FORWARD = "_skmultihead_forward"
-
-
-def _compiled(model):
-    """The model's forward pass as one graph: a small call then costs well
-    under a millisecond instead of ``Model.predict``'s tens of milliseconds of
-    set-up (a dataset and a predict function for every call).
-
-    Kept on the model itself, so that it goes when the model goes.
-    """
-    fn = model.__dict__.get(_FORWARD)
-    if fn is None:
-        import tensorflow as tf
-
-        fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-        # Every estimator's function shares this lambda's code, which TensorFlow's
-        # frequent-retracing warning counts as one function retraced over and
-        # over; each network is in fact traced once or twice.
-        fn._omit_frequent_tracing_warning = True
-        fn = model.__dict__.setdefault(_FORWARD, fn)  # atomic: racing threads share one
-    return fn
-
-
 def forward(model, X, batch_size: int) -> list:
     """Run ``model`` on X in batches; one NumPy array per output.
 
@@ -66,14 +35,13 @@ def forward(model, X, batch_size: int) -> list:
     if not sp.issparse(X) and expects_sparse:
         X = sp.csr_matrix(X)
     densify = sp.issparse(X) and not expects_sparse
-    fn = _compiled(model)
+    fn = _backend.predictor(model)
     n = X.shape[0]
     step = max(batch_size, 256) if densify or n > DIRECT_ROWS else n
     parts = []
     for start in range(0, n, step):
         part = X[start : start + step]
-        out = fn(part.toarray() if densify else _to_tensor(part))
-        parts.append([np.asarray(o) for o in (out if isinstance(out, (list, tuple)) else [out])])
+        parts.append(fn(part.toarray() if densify else part))
     return parts[0] if len(parts) == 1 else [np.concatenate(p, axis=0) for p in zip(*parts)]
 
 

@@ -136,12 +136,45 @@ def _check_h5(data: bytes, limits: Limits) -> None:
         )
 
 
+def _with_dense_inputs(data: bytes) -> bytes:
+    """The archive with every sparse ``InputLayer`` made dense, for a backend
+    without sparse inputs (torch): a network trained on sparse X elsewhere
+    loads there, and sparse X is densified a batch at a time."""
+    changed = False
+
+    def dense(node):
+        nonlocal changed
+        if isinstance(node, dict):
+            config = node.get("config")
+            if node.get("class_name") == "InputLayer" and isinstance(config, dict) and config.get("sparse"):
+                node = {**node, "config": {**config, "sparse": False}}
+                changed = True
+            return {k: dense(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [dense(v) for v in node]
+        return node
+
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        members = [(info, zf.read(info.filename)) for info in zf.infolist()]
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for info, content in members:
+            if info.filename == "config.json":
+                content = json.dumps(dense(json.loads(content))).encode()
+            zf.writestr(info, content)
+    return out.getvalue() if changed else data
+
+
 def model_from_bytes(data: bytes, safe_mode: bool = True, limits: Limits | None = None):
     import keras
 
     if not isinstance(data, bytes):
         raise ValueError("the network must be .keras bytes")
     _check_keras_archive(data, limits or Limits())
+    from . import _backend
+
+    if not _backend.supports_sparse():
+        data = _with_dense_inputs(data)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "model.keras")
         with open(path, "wb") as fh:

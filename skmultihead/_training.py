@@ -11,10 +11,9 @@ from contextlib import contextmanager
 
 import keras
 import numpy as np
-import tensorflow as tf
 from sklearn.utils.class_weight import compute_sample_weight
-from tensorflow.python.eager import context
 
+from . import _backend
 from ._targets import hashable_label
 
 
@@ -55,17 +54,19 @@ def resolve_seed(random_state) -> int | None:
 
 @contextmanager
 def seeded(seed: int | None):
-    """Seed Keras/TF for one fit; give NumPy and Python their old state back."""
+    """Seed Keras for one fit; give NumPy, Python and torch their old state back."""
     if seed is None:
         yield
         return
     np_state, py_state = np.random.get_state(), random.getstate()
+    backend_state = _backend.rng_state()
     keras.utils.set_random_seed(seed)
     try:
         yield
     finally:
         np.random.set_state(np_state)
         random.setstate(py_state)
+        _backend.set_rng_state(backend_state)
 
 
 def one(items):
@@ -147,46 +148,6 @@ def multilabel_pos_weight(class_weight, target: np.ndarray, classes: np.ndarray)
             "class_weight for multi-label y must be 'balanced' or a dict {label: weight of its positives}."
         )
     return weights_by_label(class_weight, classes, "label")
-
-
-def without_identity_all_reduce(optimizer):
-    """Skip Keras's all-reduce of gradients when no ``tf.distribute`` strategy is active.
-
-    With the default strategy that all-reduce is an identity, but TensorFlow
-    builds it with ``tf.custom_gradient``, whose graph-mode gradient goes into a
-    global registry that is never cleared (tensorflow/tensorflow#97697). Each
-    traced training step then stays alive for the rest of the process: about
-    4.5 MB per fit of a small network, which a 50-candidate search piles up.
-    Under a real strategy (checked when the step is traced) the reduce runs as
-    Keras wrote it. Returns the optimizer, changed in place.
-    """
-    if keras.backend.backend() != "tensorflow":
-        return optimizer
-    for opt in (optimizer, getattr(optimizer, "inner_optimizer", None)):
-        reduce = getattr(opt, "_all_reduce_sum_gradients", None)
-        if reduce is None:
-            continue
-
-        def all_reduce_sum_gradients(grads_and_vars, _reduce=reduce):
-            if tf.distribute.has_strategy():
-                return _reduce(grads_and_vars)
-            return list(grads_and_vars)
-
-        opt._all_reduce_sum_gradients = all_reduce_sum_gradients
-    return optimizer
-
-
-def drop_cached_kernels() -> None:
-    """Empty TensorFlow's eager kernel cache before a new network is trained.
-
-    The cache keeps an instantiated kernel for every traced function ever
-    called, keyed by the function's unique name, so the training and
-    prediction functions of networks long discarded stay in it (about 0.3 MB
-    per fit of a small network). A seeded fit empties it already
-    (``tf.random.set_seed`` does); this does the same for unseeded ones. The
-    live networks' kernels are rebuilt on their next call.
-    """
-    context.context().clear_kernel_cache()
 
 
 def snapshot_weights(model):

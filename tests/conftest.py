@@ -17,3 +17,18 @@ def _empty_fit_cache():
     yield
     skmultihead.set_config(**before)
     skmultihead.clear_cache()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``backend(name, ...)`` run only under those Keras backends;
+    under others they are deselected (they check that backend's own code)."""
+    import keras
+
+    backend = keras.backend.backend()
+    keep, drop = [], []
+    for item in items:
+        marker = item.get_closest_marker("backend")
+        (drop if marker is not None and backend not in marker.args else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep

@@ -98,8 +98,13 @@ def test_large_inputs_are_predicted_in_batches_that_agree(monkeypatch, multi_out
     big = np.tile(X, ((_data.DIRECT_ROWS // len(X)) + 2, 1))
     assert len(big) > _data.DIRECT_ROWS
     rows = []
-    real = _data._to_tensor
-    monkeypatch.setattr(_data, "_to_tensor", lambda part: rows.append(part.shape[0]) or real(part))
+    real = _data._backend.predictor
+
+    def counting(model):
+        run = real(model)
+        return lambda part: rows.append(part.shape[0]) or run(part)
+
+    monkeypatch.setattr(_data._backend, "predictor", counting)
     proba = clf.predict_proba(big)
     assert max(rows) == max(clf.batch_size, 256) and sum(rows) == len(big)
     for p_big, p_small in zip(proba, small) if multi_output else [(proba, small)]:

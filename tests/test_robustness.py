@@ -1,6 +1,5 @@
 """Fits that fail cleanly, concurrency and determinism."""
 
-import gc
 import subprocess
 import sys
 import textwrap
@@ -8,10 +7,7 @@ import textwrap
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
-from keras.src.backend.tensorflow.optimizer import TFOptimizer
 from sklearn.model_selection import GridSearchCV, KFold
-from tensorflow.python.framework.func_graph import FuncGraph
 
 from skmultihead import MultiClassKerasClassifier, MultiLabelKerasClassifier, _cache
 
@@ -98,42 +94,3 @@ def test_same_random_state_gives_the_same_predictions_across_processes(tmp_path)
     here = MultiClassKerasClassifier(**FAST).fit(X, y3).predict_proba(X)
     np.testing.assert_array_equal(np.load(tmp_path / "p0.npy"), np.load(tmp_path / "p1.npy"))
     np.testing.assert_array_equal(np.load(tmp_path / "p0.npy"), here)
-
-
-def _live_traced_graphs():
-    gc.collect()
-    return sum(isinstance(o, FuncGraph) for o in gc.get_objects())
-
-
-@pytest.mark.parametrize("cls", [MultiLabelKerasClassifier, MultiClassKerasClassifier])
-def test_repeated_fits_leave_no_traced_graphs_behind(cls):
-    # A search fits many estimators in one process; each fit's traced training and
-    # prediction graphs must go with its estimator, or memory grows with every candidate.
-    X, _, three, labels = learnable()
-    y = labels if cls is MultiLabelKerasClassifier else three
-    cls(**FAST).fit(X, y).predict_proba(X)  # TensorFlow's own one-off graphs
-    before = _live_traced_graphs()
-    for lr in (1e-3, 2e-3, 3e-3):
-        cls(**{**FAST, "learning_rate": lr}).fit(X, y).predict_proba(X[:5])
-    assert _live_traced_graphs() == before
-
-
-def test_a_distribution_strategy_keeps_the_gradient_all_reduce(monkeypatch):
-    calls = []
-    original = TFOptimizer._all_reduce_sum_gradients
-
-    def counted(self, grads_and_vars):
-        calls.append(len(grads_and_vars))
-        return original(self, grads_and_vars)
-
-    monkeypatch.setattr(TFOptimizer, "_all_reduce_sum_gradients", counted)
-    X, _, _, labels = learnable()
-    _cache.clear()
-    plain = MultiLabelKerasClassifier(**FAST).fit(X, labels)
-    assert calls == []  # an identity without a strategy: skipped
-    _cache.clear()
-    with tf.distribute.OneDeviceStrategy("/cpu:0").scope():
-        distributed = MultiLabelKerasClassifier(**FAST).fit(X, labels)
-    assert calls and calls[0] == 4  # two Dense layers: kernels and biases
-    # On one device the all-reduce is an identity: the same seed trains the same network.
-    np.testing.assert_allclose(distributed.predict_proba(X), plain.predict_proba(X), rtol=1e-5, atol=1e-6)

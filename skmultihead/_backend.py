@@ -1,0 +1,288 @@
+"""Everything that depends on which Keras backend runs: one module.
+
+The rest of the package speaks Keras only. Nothing here imports TensorFlow,
+JAX or PyTorch at import time; each function imports its backend's library
+when it is first called under that backend, so that ``import skmultihead``
+under ``KERAS_BACKEND=jax`` or ``torch`` never loads TensorFlow.
+
+What lives here:
+
+- :func:`predictor`: a model's forward pass compiled once per model
+  (``tf.function``, ``jax.jit``, or eager ``torch.no_grad``), so that a small
+  ``predict_proba`` costs well under a millisecond instead of
+  ``Model.predict``'s set-up;
+- :func:`supports_sparse`: whether a network can take a sparse input;
+- :func:`environment`: what identifies the backend in a cache key;
+- :func:`rng_state` / :func:`set_rng_state`: the backend library's own
+  global random state, restored after a seeded fit;
+- :func:`prepare_optimizer` and :func:`release_cached_kernels`: two
+  TensorFlow memory fixes (no-ops elsewhere).
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import scipy.sparse as sp
+
+TENSORFLOW, JAX, TORCH = "tensorflow", "jax", "torch"
+
+_FORWARD = "_skmultihead_forward"
+
+
+def name() -> str:
+    return keras.backend.backend()
+
+
+def supports_sparse() -> bool:
+    """Whether a Keras input may be sparse (TensorFlow and JAX; not torch)."""
+    return name() in (TENSORFLOW, JAX)
+
+
+def environment() -> list:
+    """The backend's name, its library's version, and (on TensorFlow) the
+    active distribution strategy: parts of a fit's cache key."""
+    backend = name()
+    env = [backend]
+    if backend == TENSORFLOW:
+        import tensorflow as tf
+
+        env += [tf.__version__, type(tf.distribute.get_strategy()).__qualname__]
+    elif backend == JAX:
+        import jax
+
+        env += [jax.__version__, jax.default_backend()]
+    elif backend == TORCH:
+        import torch
+
+        env += [torch.__version__]
+    return env
+
+
+# ---- random state -----------------------------------------------------------
+def rng_state():
+    """The backend library's global random state, where seeding a fit changes
+    it and it can be given back (torch's generators); else None."""
+    if name() == TORCH:
+        import torch
+
+        cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+        return torch.random.get_rng_state(), cuda
+    return None
+
+
+def set_rng_state(state) -> None:
+    if state is None:
+        return
+    import torch
+
+    cpu, cuda = state
+    torch.random.set_rng_state(cpu)
+    if cuda is not None:
+        torch.cuda.set_rng_state_all(cuda)
+
+
+# ---- prediction -----------------------------------------------------------
+def predictor(model):
+    """``f(X) -> list of NumPy arrays``: the model's forward pass in inference
+    mode, compiled once and kept on the model itself (so that it goes when the
+    model goes). X is a NumPy array or, where the backend takes sparse input,
+    a SciPy CSR matrix."""
+    fn = model.__dict__.get(_FORWARD)
+    if fn is None:
+        fn = {TENSORFLOW: _tf_predictor, JAX: _jax_predictor, TORCH: _torch_predictor}.get(
+            name(), _eager_predictor
+        )(model)
+        fn = model.__dict__.setdefault(_FORWARD, fn)  # atomic: racing threads share one
+    return fn
+
+
+def _as_list(out) -> list:
+    return list(out) if isinstance(out, (list, tuple)) else [out]
+
+
+def _tf_predictor(model):
+    import tensorflow as tf
+
+    graph = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    # Every estimator's function shares this lambda's code, which TensorFlow's
+    # frequent-retracing warning counts as one function retraced over and
+    # over; each network is in fact traced once or twice.
+    graph._omit_frequent_tracing_warning = True
+
+    def run(X):
+        if sp.issparse(X):
+            coo = X.tocoo()
+            indices = np.column_stack([coo.row, coo.col]).astype(np.int64)
+            X = tf.sparse.reorder(tf.SparseTensor(indices, coo.data.astype(np.float32), coo.shape))
+        return [o.numpy() for o in _as_list(graph(X))]
+
+    return run
+
+
+def _jax_predictor(model):
+    import jax
+    from jax.experimental import sparse as jax_sparse
+
+    @jax.jit
+    def graph(trainable, non_trainable, x):
+        out, _ = model.stateless_call(trainable, non_trainable, x, training=False)
+        return out
+
+    def run(X):
+        if sp.issparse(X):
+            X = _padded_bcoo(X, jax_sparse)
+        # The variables' current values go in as arguments, so that weights
+        # changed by partial_fit or set_weights are always the ones used.
+        out = graph(
+            [v.value for v in model.trainable_variables],
+            [v.value for v in model.non_trainable_variables],
+            X,
+        )
+        return [np.asarray(o) for o in _as_list(out)]
+
+    return run
+
+
+def _padded_bcoo(X, jax_sparse):
+    """CSR -> BCOO with its stored entries padded to a power of two.
+
+    ``jax.jit`` compiles once per input shape, and a BCOO's shape includes its
+    number of stored entries, which differs from batch to batch: unpadded, every
+    batch of new data compiled anew (seconds per call). Padding entries point
+    out of bounds, which JAX's sparse operations ignore.
+    """
+    coo = X.tocoo()
+    nse = coo.nnz
+    capacity = 1 << max(nse - 1, 0).bit_length()
+    index_dtype = np.int32 if max(X.shape) < np.iinfo(np.int32).max else np.int64
+    indices = np.empty((capacity, 2), dtype=index_dtype)
+    indices[:, 0], indices[:, 1] = X.shape  # out of bounds: padding
+    indices[:nse, 0], indices[:nse, 1] = coo.row, coo.col
+    data = np.zeros(capacity, dtype=np.float32)
+    data[:nse] = coo.data
+    return jax_sparse.BCOO((data, indices), shape=X.shape)
+
+
+def _torch_predictor(model):
+    import torch
+
+    def run(X):
+        if sp.issparse(X):  # torch networks have dense inputs
+            X = X.toarray()
+        with torch.no_grad():
+            out = model(X, training=False)
+        return [o.detach().cpu().numpy() for o in _as_list(out)]
+
+    return run
+
+
+def _eager_predictor(model):
+    def run(X):
+        if sp.issparse(X):
+            X = X.toarray()
+        return [keras.ops.convert_to_numpy(o) for o in _as_list(model(X, training=False))]
+
+    return run
+
+
+# ---- training data ---------------------------------------------------------
+def sparse_batches(X, y, sample_weight, batch_size: int, shuffle):
+    """Sparse X for ``Model.fit`` on JAX: a ``keras.utils.PyDataset`` of padded
+    BCOO batches; elsewhere (and for dense X) None, and X goes to Keras as is.
+
+    Keras turns each batch of SciPy sparse X into a BCOO whose number of stored
+    entries differs from batch to batch, and ``jax.jit`` compiles the training
+    step anew for each: seconds per batch. Padded to a power of two, the batches
+    share a handful of compiled steps. Rows are shuffled the way Keras shuffles
+    arrays (one ``np.random.permutation`` per epoch, or within each batch for
+    ``shuffle="batch"``), so a seeded fit sees the same batches as on dense X.
+    """
+    if name() != JAX or not sp.issparse(X):
+        return None
+    from jax.experimental import sparse as jax_sparse
+
+    return _PaddedSparseBatches(X.tocsr(), y, sample_weight, int(batch_size), shuffle, jax_sparse)
+
+
+class _PaddedSparseBatches(keras.utils.PyDataset):
+    def __init__(self, X, y, sample_weight, batch_size, shuffle, jax_sparse):
+        super().__init__()
+        self.X, self.y, self.sample_weight = X, y, sample_weight
+        self.batch_size, self.shuffle, self.jax_sparse = batch_size, shuffle, jax_sparse
+        self.n = X.shape[0]
+        self._order = self._permutation()
+
+    def _permutation(self):
+        if self.shuffle and self.shuffle != "batch":
+            return np.random.permutation(self.n)
+        return np.arange(self.n)
+
+    def __len__(self):
+        return -(-self.n // self.batch_size)
+
+    def __getitem__(self, i):
+        start, stop = i * self.batch_size, min((i + 1) * self.batch_size, self.n)
+        rows = self._order[start:stop]
+        if self.shuffle == "batch":
+            rows = np.random.permutation(stop - start) + start
+
+        def take(a):
+            if a is None:
+                return None
+            return [v[rows] for v in a] if isinstance(a, (list, tuple)) else a[rows]
+
+        batch = (_padded_bcoo(self.X[rows], self.jax_sparse), take(self.y))
+        return batch if self.sample_weight is None else (*batch, take(self.sample_weight))
+
+    def on_epoch_end(self):
+        self._order = self._permutation()
+
+
+# ---- TensorFlow memory fixes ------------------------------------------------
+def prepare_optimizer(optimizer):
+    """Skip Keras's all-reduce of gradients when no ``tf.distribute`` strategy
+    is active (TensorFlow only; other backends get the optimizer unchanged).
+
+    With the default strategy that all-reduce is an identity, but TensorFlow
+    builds it with ``tf.custom_gradient``, whose graph-mode gradient goes into a
+    global registry that is never cleared (tensorflow/tensorflow#97697). Each
+    traced training step then stays alive for the rest of the process: about
+    4.5 MB per fit of a small network, which a 50-candidate search piles up.
+    Under a real strategy (checked when the step is traced) the reduce runs as
+    Keras wrote it. Returns the optimizer, changed in place.
+    """
+    if name() != TENSORFLOW:
+        return optimizer
+    import tensorflow as tf
+
+    for opt in (optimizer, getattr(optimizer, "inner_optimizer", None)):
+        reduce = getattr(opt, "_all_reduce_sum_gradients", None)
+        if reduce is None:
+            continue
+
+        def all_reduce_sum_gradients(grads_and_vars, _reduce=reduce):
+            if tf.distribute.has_strategy():
+                return _reduce(grads_and_vars)
+            return list(grads_and_vars)
+
+        opt._all_reduce_sum_gradients = all_reduce_sum_gradients
+    return optimizer
+
+
+def release_cached_kernels() -> None:
+    """Empty TensorFlow's eager kernel cache before a new network is trained
+    (TensorFlow only).
+
+    The cache keeps an instantiated kernel for every traced function ever
+    called, keyed by the function's unique name, so the training and
+    prediction functions of networks long discarded stay in it (about 0.3 MB
+    per fit of a small network). A seeded fit empties it already
+    (``tf.random.set_seed`` does); this does the same for unseeded ones. The
+    live networks' kernels are rebuilt on their next call.
+    """
+    if name() != TENSORFLOW:
+        return
+    from tensorflow.python.eager import context
+
+    context.context().clear_kernel_cache()
