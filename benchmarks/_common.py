@@ -43,13 +43,14 @@ def load(name: str):
 def machine() -> str:
     import keras
     import sklearn
-    import tensorflow as tf
 
-    gpus = tf.config.list_physical_devices("GPU")
+    from skmultihead import _backend
+
+    backend, version, *rest = _backend.environment() + [""]
     return (
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"{'GPU: ' + str(len(gpus)) if gpus else 'CPU only'}; Python {platform.python_version()}, "
-        f"TensorFlow {tf.__version__}, Keras {keras.__version__}, scikit-learn {sklearn.__version__}"
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+        f"Python {platform.python_version()}, Keras {keras.__version__} on {backend} {version} "
+        f"{' '.join(r for r in rest if r)}, scikit-learn {sklearn.__version__}"
     )
 
 

@@ -7,11 +7,12 @@
    wrapper's own cost) and with each side's metrics.
 2. predict_proba on 1 row against keras Model.predict on the same row,
    scikeras's KerasClassifier.predict_proba and sklearn's MLPClassifier
-   (target: at least 10 times faster than Model.predict).
+   (target: at least 50 times faster than Model.predict, on every backend).
 3. predict_proba on 200,000 rows against keras Model.predict with the same
    batch size: large inputs are batched, and must not be slower for it.
 
 Run: python benchmarks/overhead.py [--quick]
+     (per backend: KERAS_BACKEND=jax python benchmarks/overhead.py, and torch)
 """
 
 import argparse
@@ -85,21 +86,23 @@ def fit_overhead(X, Y, epochs, batch_size, reps):
 
 
 def latency(X, Y, reps):
-    from scikeras.wrappers import KerasClassifier
     from sklearn.neural_network import MLPClassifier
 
     print("\n## predict_proba on 1 row\n")
     clf = MultiLabelKerasClassifier(hidden_layer_sizes=(256,), epochs=1, random_state=0).fit(X, Y)
     row = X[:1]
 
-    sk = KerasClassifier(scikeras_multilabel(Y.shape[1]), epochs=1, verbose=0).fit(X, Y)
     mlp = MLPClassifier((256,), max_iter=1).fit(X, Y)
     candidates = {
         "skmultihead predict_proba": lambda: clf.predict_proba(row),
         "keras Model.predict": lambda: clf.model_.predict(row, verbose=0),
-        "scikeras predict_proba": lambda: sk.predict_proba(row),
         "sklearn MLPClassifier predict_proba": lambda: mlp.predict_proba(row),
     }
+    if keras.backend.backend() == "tensorflow":  # scikeras runs on TensorFlow only
+        from scikeras.wrappers import KerasClassifier
+
+        sk = KerasClassifier(scikeras_multilabel(Y.shape[1]), epochs=1, verbose=0).fit(X, Y)
+        candidates["scikeras predict_proba"] = lambda: sk.predict_proba(row)
     times = {}
     for name, fn in candidates.items():
         for _ in range(5):
@@ -157,7 +160,7 @@ def main():
     large = large_input(X[:2000], Y[:2000], n_large, reps=2 if args.quick else 5)
     print(
         f"\nfit overhead ratio (no metrics): {ratios[next(iter(ratios))]:.3f} (target <= 1.05); "
-        f"1-row predict_proba is {speedup:.0f}x faster than Model.predict (target >= 10x); "
+        f"1-row predict_proba is {speedup:.0f}x faster than Model.predict (target >= 50x); "
         f"{n_large:,}-row predict_proba takes {large:.2f}x Model.predict's time"
     )
 

@@ -10,51 +10,20 @@ import joblib
 import keras
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_consistent_length, check_is_fitted
 
-from . import _backend, _cache, _data, _heads, _network, _persist, _routing, _savefile
+from . import _backend, _cache, _data, _persist, _savefile
+from ._fitting import Fitting, spec_outputs
+from ._routing import KERAS_FIT_ARGS, ROUTING_PREFIXES
 from ._state import FittedState
-from ._targets import FORM_COLUMNS, MULTILABEL, infer_targets
+from ._targets import MULTILABEL, infer_targets
 from ._thresholds import OBJECTIVES, check_threshold_param, resolve_thresholds, tune_thresholds
 from ._training import (
-    StopOnNonFinite,
-    TrainingDivergedError,
-    class_index,
-    fit_targets,
-    multilabel_pos_weight,
-    one,
     resolve_seed,
     restore_weights,
     seeded,
-    single_head_weights,
     snapshot_weights,
-)
-
-# threshold="auto" holds out validation_fraction of the data when that gives
-# at least this many rows; with fewer it tunes on out-of-fold predictions.
-AUTO_MIN_HOLDOUT = 100
-# early_stopping="auto" holds out validation_fraction and stops early from
-# this many rows on, as HistGradientBoostingClassifier does. Measured on the
-# standard splits: from 1,000 rows on, stopping on the validation loss cut
-# bibtex's micro-F1 at threshold 0.5 from 0.421 to 0.366 (its loss bottoms
-# out before its rare labels are learnt) and scene's from 0.739 to 0.727.
-EARLY_STOPPING_AUTO_ROWS = 10_000
-
-ROUTING_PREFIXES = ("model__", "optimizer__", "loss__", "metrics__", "callbacks__", "fit__", "predict__")
-# Keyword arguments of keras.Model.fit that may also be given to the
-# constructor, as scikeras takes them; they reach Model.fit unchanged.
-KERAS_FIT_ARGS = frozenset(
-    {
-        "validation_split",
-        "shuffle",
-        "initial_epoch",
-        "steps_per_epoch",
-        "validation_steps",
-        "validation_batch_size",
-        "validation_freq",
-    }
 )
 
 
@@ -363,7 +332,8 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
                     "All sample weights are zero (only zeros were passed in sample_weight); at least "
                     "one must be positive."
                 )
-        weights, pos_weight = self._class_weights(spec, targets, sample_weight)
+        fitting = Fitting(self)
+        weights, pos_weight = fitting.class_weights(spec, targets, sample_weight)
 
         # A continued fit starts from weights the key does not describe: never cached.
         key = None if keep else _cache.key_for(self, X, y, sample_weight, (call, epochs, classes, fit_kwargs))
@@ -378,12 +348,14 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
                     pos_weight = self._pos_weight_
                 else:
                     _backend.release_cached_kernels()
-                    network = self._build_network(X, spec)
-                if not network.train_model.compiled or (not keep and not self._adopt_compiled(network, spec)):
-                    self._compile(network, spec, pos_weight)
-                history, holdout = self._train(network, X, targets, weights, spec, epochs, seed, fit_kwargs)
+                    network = fitting.build_network(X, spec)
+                if not network.train_model.compiled or (
+                    not keep and not fitting.adopt_compiled(network, spec)
+                ):
+                    fitting.compile(network, spec, pos_weight)
+                history, holdout = fitting.train(network, X, targets, weights, spec, epochs, seed, fit_kwargs)
                 if holdout is None and self.threshold == "auto" and not keep and spec.n_thresholds and epochs:
-                    holdout = self._out_of_fold_holdout(X, spec, targets, weights, pos_weight, epochs, seed)
+                    holdout = fitting.out_of_fold_holdout(X, spec, targets, weights, pos_weight, epochs, seed)
 
             if keep and hasattr(self, "history_"):
                 merged = {k: list(v) for k, v in self.history_.items()}
@@ -411,366 +383,11 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
     def _fitted_state(self) -> FittedState:
         return FittedState(self._spec_, self._network_, self._pos_weight_, self.history_, self._holdout_)
 
-    def _meta(self, X, spec) -> dict:
-        return {
-            "n_features_in_": self.n_features_in_,
-            "X_shape_": tuple(X.shape),
-            "X_dtype_": X.dtype,
-            "classes_": spec.public_classes(),
-            "n_classes_": spec.n_classes,
-            "n_outputs_": spec.n_outputs,
-            "n_outputs_expected_": spec.n_outputs,
-            "task_": spec.task,
-            "target_type_": {
-                "binary": "binary",
-                "multiclass": "multiclass",
-                MULTILABEL: "multilabel-indicator",
-                "multiclass-multioutput": "multiclass-multioutput",
-            }[spec.task],
-            "y_dtype_": np.dtype(spec.y_dtype),
-            "y_ndim_": 1 if spec.form == "labels" else 2,
-        }
-
-    def _build_network(self, X, spec) -> _network.Network:
-        import scipy.sparse as sp
-
-        meta = self._meta(X, spec)
-        # torch has no sparse inputs: Keras densifies its batches instead
-        sparse = sp.issparse(X) and _backend.supports_sparse()
-        fn = self._model_function()
-        if fn is None and self.model is None:
-            if self._routed("model__"):
-                raise ValueError(
-                    f"model__ parameters {sorted(self._routed('model__'))} were given "
-                    "but model=None; they are passed to a model function."
-                )
-            trunk = _network.default_trunk(
-                meta,
-                tuple(self.hidden_layer_sizes),
-                self.activation,
-                self.dropout,
-                self.batch_normalization,
-                sparse,
-            )
-        else:
-            trunk = _network.call_user_model(
-                fn if fn is not None else self.model,
-                meta,
-                self._routed("model__"),
-                self.get_params(deep=False),
-                [
-                    k
-                    for k in self._extra_param_names()
-                    if not k.startswith(ROUTING_PREFIXES) and k not in KERAS_FIT_ARGS
-                ],
-                lambda: self._compile_kwargs_for_model(spec),
-            )
-        return _network.assemble(trunk, spec.heads, spec.task, tuple(X.shape[1:]), sparse)
-
-    def _compile(self, network: _network.Network, spec, pos_weight) -> None:
-        heads = network.heads
-        specs, loss_kwargs = self._loss_specs(heads)
-        metric_specs = self._metric_specs(heads)
-        if len(specs) != len(heads):
-            raise ValueError(
-                f"loss has {len(specs)} entries but the network has {len(heads)} "
-                "heads; give one loss per output of y, or a single loss."
-            )
-        if self.loss_weights is not None and len(self.loss_weights) != len(heads):
-            raise ValueError(
-                f"loss_weights has {len(self.loss_weights)} entries but the network has {len(heads)} heads."
-            )
-        losses, sparse_flags, metrics = [], [], []
-        for head, loss_spec, metric_spec in zip(heads, specs, metric_specs):
-            if pos_weight is not None and head.kind == "multilabel":
-                if not (isinstance(loss_spec, str) and loss_spec == "auto"):
-                    raise ValueError(
-                        "class_weight on a multi-label task weights each label's "
-                        "positives inside the binary cross-entropy, so it needs "
-                        "loss='auto'. Drop class_weight or the custom loss."
-                    )
-                if not network.from_logits:
-                    raise ValueError(
-                        "class_weight on a multi-label task needs logit heads; return "
-                        "the trunk only (no sigmoid output) from the model function."
-                    )
-                loss, sparse = _heads.PositiveWeightedBinaryCrossentropy(pos_weight), False
-            else:
-                loss, sparse = _heads.resolve_loss(loss_spec, head, network.from_logits, loss_kwargs)
-            losses.append(loss)
-            sparse_flags.append(sparse)
-            metrics.append(_heads.head_metrics(metric_spec, head, network.from_logits, sparse))
-        network.sparse_targets = sparse_flags
-        single = len(heads) == 1
-        network.train_model.compile(
-            optimizer=_backend.prepare_optimizer(self._make_optimizer()),
-            loss=losses[0] if single else losses,
-            loss_weights=None if self.loss_weights is None else list(self.loss_weights),
-            metrics=metrics[0] if single else metrics,
-        )
-
-    def _per_head(self, value, heads, what: str) -> list:
-        """One entry per head from a single value, a list, or a dict by head name."""
-        if isinstance(value, dict):
-            names = [h.name for h in heads]
-            unknown = [k for k in value if k not in names]
-            if unknown:
-                raise ValueError(f"{what} names outputs {unknown}; the outputs are {names}.")
-            return [value.get(h.name) for h in heads]
-        if isinstance(value, (list, tuple)) and what == "loss":
-            return list(value)
-        return [value] * len(heads)
-
-    def _loss_specs(self, heads):
-        """Per-head loss specs and the loss__ arguments left for them (a loss
-        class takes its loss__ arguments when it is built)."""
-        loss_kwargs = self._routed("loss__")
-        built = _routing.build(self.loss, loss_kwargs)
-        if built is not self.loss:
-            loss_kwargs = {}
-        specs = self._per_head(built, heads, "loss")
-        return ["auto" if s is None else s for s in specs], loss_kwargs
-
-    def _metric_specs(self, heads) -> list:
-        built = _routing.build(self.metrics, self._routed("metrics__"))
-        if built is None:
-            return [None] * len(heads)
-        return [None if m is None else _routing.as_list(m) for m in self._per_head(built, heads, "metrics")]
-
-    def _user_callbacks(self) -> list:
-        callbacks = _routing.as_list(_routing.build(self.callbacks, self._routed("callbacks__")))
-        for cb in callbacks:
-            if not isinstance(cb, keras.callbacks.Callback):
-                raise TypeError(
-                    "callbacks must be a keras.callbacks.Callback or a Callback class, a list of "
-                    f"them or a dict of them by name; got {type(cb).__name__}."
-                )
-        return callbacks
-
-    def _adopt_compiled(self, network, spec) -> bool:
-        """A complete model the user compiled keeps its optimizer, loss and metrics,
-        as in scikeras; the loss must suit the task, and targets take the form it
-        expects (class indices or one-hot). False if it was compiled without a loss."""
-        model = network.train_model
-        loss = getattr(model, "loss", None)
-        if loss is None:
-            return False
-        if isinstance(loss, dict):
-            losses = [loss.get(h.name) for h in network.heads]
-        elif isinstance(loss, (list, tuple)):
-            losses = list(loss)
-        else:
-            losses = [loss] * len(network.heads)
-        flags = []
-        for head, each in zip(network.heads, losses):
-            name = (
-                each
-                if isinstance(each, str)
-                else getattr(each, "name", None) or getattr(each, "__name__", "")
-            )
-            name = str(name)
-            _heads.check_loss_fits_head(name, head)
-            flags.append("sparse" in name.lower() or "categorical" not in name.lower())
-        network.sparse_targets = flags
-        return True
-
-    def _compile_kwargs_for_model(self, spec) -> dict:
-        """What scikeras hands a model function as ``compile_kwargs``: the
-        optimizer, loss and metrics this estimator would compile with, for a
-        model that outputs probabilities."""
-        specs, loss_kwargs = self._loss_specs(spec.heads)
-        losses = [_heads.resolve_loss(ls, h, False, loss_kwargs)[0] for h, ls in zip(spec.heads, specs)]
-        return {
-            "optimizer": self._make_optimizer(),
-            "loss": losses[0] if len(losses) == 1 else losses,
-            "metrics": self._metric_specs(spec.heads)[0],
-            "loss_weights": None if self.loss_weights is None else list(self.loss_weights),
-        }
-
-    def _make_optimizer(self):
-        kwargs = _unflatten(self._routed("optimizer__"), "optimizer__")
-        if self.learning_rate is not None:
-            kwargs["learning_rate"] = self.learning_rate
-        opt = self.optimizer
-        if isinstance(opt, str):
-            try:
-                cls = type(keras.optimizers.get(opt))
-            except ValueError as exc:
-                raise ValueError(
-                    f"Unknown optimizer {opt!r}; use a Keras optimizer name such as 'adam' or an optimizer object."
-                ) from exc
-            return cls(**kwargs)
-        if isinstance(opt, keras.optimizers.Optimizer):
-            # A fresh copy: the user's object is never trained or mutated.
-            return type(opt).from_config({**opt.get_config(), **kwargs})
-        if isinstance(opt, type) and issubclass(opt, keras.optimizers.Optimizer):
-            return opt(**kwargs)
-        raise TypeError(
-            f"optimizer must be a name, a keras optimizer or optimizer class; got {type(opt).__name__}."
-        )
-
-    def _class_weights(self, spec, targets, sample_weight):
-        """Per-head sample weights, and per-label positive weights (multi-label)."""
-        cw = self.class_weight
-        n = len(targets[0])
-        heads = spec.heads
-        pos_weight = None
-        per_head = [None] * len(heads)
-        if cw is not None:
-            if spec.task == MULTILABEL:
-                pos_weight = multilabel_pos_weight(cw, targets[0], spec.label_names)
-            else:
-                per_output = cw if isinstance(cw, list) else [cw] * len(heads)
-                if spec.form != FORM_COLUMNS and isinstance(cw, list):
-                    raise ValueError("class_weight as a list is for multi-output y (one dict per column).")
-                if len(per_output) != len(heads):
-                    raise ValueError(
-                        f"class_weight has {len(per_output)} entries but y has {len(heads)} outputs."
-                    )
-                for j, (w, target, cls) in enumerate(zip(per_output, targets, spec.classes)):
-                    per_head[j] = single_head_weights(w, class_index(target), cls)
-        if sample_weight is None and all(w is None for w in per_head):
-            return None, pos_weight
-        out = []
-        for w in per_head:
-            base = np.ones(n, dtype=np.float32) if w is None else w.astype(np.float32)
-            out.append(base * sample_weight if sample_weight is not None else base)
-        return out, pos_weight
-
-    def _early_stopping_on(self, n_samples: int) -> bool:
-        if self.early_stopping == "auto":
-            return n_samples >= EARLY_STOPPING_AUTO_ROWS
-        return bool(self.early_stopping)
-
-    def _train(self, network, X, targets, weights, spec, epochs, seed, fit_kwargs=None):
-        """Fit the network; return the history and the held-out data, if any.
-
-        Data is held out for early stopping, and for ``threshold="auto"``
-        when there is enough of it (else thresholds are tuned out of fold).
-        """
-        if epochs == 0:  # initialize(): built and compiled, not trained
-            return {}, None
-        n = X.shape[0]
-        early = self._early_stopping_on(n)
-        n_val = int(np.ceil(self.validation_fraction * n))
-        tune = self.threshold == "auto" and spec.n_thresholds > 0 and n_val >= AUTO_MIN_HOLDOUT
-        if not (early or tune):
-            return self._run_fit(network, X, targets, weights, epochs, None, fit_kwargs), None
-        train_idx, val_idx = self._split(n, spec, targets, seed)
-        X_val = X[val_idx]
-        y_val = [t[val_idx] for t in targets]
-        w_val = None if weights is None else [w[val_idx] for w in weights]
-        history = self._run_fit(
-            network,
-            X[train_idx],
-            [t[train_idx] for t in targets],
-            None if weights is None else [w[train_idx] for w in weights],
-            epochs,
-            (X_val, y_val, w_val) if early else None,
-            fit_kwargs,
-        )
-        holdout = None
-        if spec.n_thresholds > 0:
-            proba = _thresholded(spec, _spec_outputs(network, spec, X_val, self.batch_size))
-            holdout = (_thresholded(spec, y_val), proba, None if w_val is None else w_val[0])
-        return history, holdout
-
-    def _run_fit(self, network, X, targets, weights, epochs, validation, fit_kwargs=None) -> dict:
-        """The one training path: NaN guard, early stopping (when given validation
-        data), callbacks, fit__ arguments."""
-        extra = {k: getattr(self, k) for k in KERAS_FIT_ARGS if k in vars(self)}
-        extra.update(self._routed("fit__"))
-        extra.update(fit_kwargs or {})
-        extra.setdefault("batch_size", self.batch_size)
-        extra.setdefault("verbose", self.verbose)
-        callbacks = [keras.callbacks.History()]
-        guard = StopOnNonFinite()
-        callbacks.append(guard)
-        stopper = None
-        fit_validation = None
-        if validation is not None:
-            X_val, y_val, w_val = validation
-            fit_val = fit_targets(network, y_val)
-            fit_validation = (X_val, one(fit_val)) if w_val is None else (X_val, one(fit_val), one(w_val))
-        if validation is not None:
-            stopper = keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=self.n_iter_no_change, restore_best_weights=True
-            )
-            callbacks.append(stopper)
-        callbacks.extend(self._user_callbacks())
-        x, y, sample_weight = X, one(fit_targets(network, targets)), one(weights)
-        batches = None
-        if "validation_split" not in extra:  # Keras splits arrays only
-            batches = _backend.sparse_batches(
-                x, y, sample_weight, extra["batch_size"] or 32, extra.get("shuffle", True)
-            )
-        if batches is not None:
-            x, y, sample_weight = batches, None, None
-            # the batches shuffle their rows themselves; Keras would reorder whole batches
-            extra = {k: v for k, v in extra.items() if k != "batch_size"} | {"shuffle": False}
-            if fit_validation is not None:
-                size = extra.pop("validation_batch_size", None) or self.batch_size
-                X_val, y_val, w_val = (*fit_validation, None)[:3]
-                fit_validation = _backend.sparse_batches(X_val, y_val, w_val, size, False)
-        network.train_model.fit(
-            x,
-            y,
-            sample_weight=sample_weight,
-            validation_data=fit_validation,
-            epochs=epochs,
-            callbacks=callbacks,
-            **extra,
-        )
-        if guard.bad_epoch is not None:
-            raise TrainingDivergedError(
-                f"The training loss became NaN or infinite in epoch {guard.bad_epoch + 1}; "
-                "training was stopped and the estimator left as it was before fit. "
-                "Lower learning_rate, scale the inputs (e.g. StandardScaler in a "
-                "Pipeline), or check X for extreme values."
-            )
-        if stopper is not None and stopper.best_weights is not None:
-            network.train_model.set_weights(stopper.best_weights)
-        return {k: [float(v) for v in vals] for k, vals in callbacks[0].history.items()}
-
-    def _out_of_fold_holdout(self, X, spec, targets, weights, pos_weight, epochs, seed):
-        """Held-out probabilities for every row from 3 extra networks, for small data sets.
-
-        Each fold trains through the same path as fit (NaN guard, callbacks,
-        fit__ arguments); folds are stratified (iteratively for multi-label y).
-        """
-        n = X.shape[0]
-        if n < 3:
-            raise ValueError(f"threshold='auto' needs at least 3 samples to tune on; got {n}.")
-        proba = np.zeros((n, spec.n_thresholds))
-        for train_idx, test_idx in _folds(n, 3, spec, targets, seed):
-            net = self._build_network(X, spec)
-            self._compile(net, spec, pos_weight)
-            self._run_fit(
-                net,
-                X[train_idx],
-                [t[train_idx] for t in targets],
-                None if weights is None else [w[train_idx] for w in weights],
-                epochs,
-                None,
-            )
-            proba[test_idx] = _thresholded(spec, _spec_outputs(net, spec, X[test_idx], self.batch_size))
-        return _thresholded(spec, targets), proba, None if weights is None else weights[0]
-
-    def _split(self, n, spec, targets, seed):
-        n_val = int(np.ceil(self.validation_fraction * n))
-        if n_val < 1 or n - n_val < 1:
-            raise ValueError(
-                f"early_stopping needs a validation set, but {n} samples with "
-                f"validation_fraction={self.validation_fraction} leave none. Use more "
-                "data or early_stopping=False."
-            )
-        return _holdout_split(n, n_val, spec, targets, seed)
-
     # ---- answers ----------------------------------------------------------
     def _outputs(self, X) -> list:
         check_is_fitted(self)
         X = _data.check_X(self, X, reset=False)
-        return _spec_outputs(
+        return spec_outputs(
             self._network_, self._spec_, X, self._routed("predict__").get("batch_size", self.batch_size)
         )
 
@@ -935,65 +552,6 @@ def _with_classes(y, classes, kind):
     return np.asarray(classes) if np.ndim(y) == 1 else y
 
 
-def _unflatten(kwargs: dict, prefix: str) -> dict:
-    """``{"learning_rate": Cls, "learning_rate__x": 1}`` -> ``{"learning_rate": Cls(x=1)}``,
-    the way scikeras routes arguments of an argument."""
-    nested = {}
-    for key in [k for k in kwargs if "__" in k]:
-        outer, inner = key.split("__", 1)
-        nested.setdefault(outer, {})[inner] = kwargs.pop(key)
-    for outer, inner in nested.items():
-        if outer not in kwargs or not callable(kwargs[outer]):
-            raise ValueError(
-                f"{prefix}{outer}__... arguments were given, but {prefix}{outer} is not a class or "
-                f"function to call with them; got {kwargs.get(outer)!r}."
-            )
-        kwargs[outer] = kwargs[outer](**_unflatten(inner, f"{prefix}{outer}__"))
-    return kwargs
-
-
-def _stratification(spec, targets):
-    """What splits stratify on: class indices (one head, single-label), a 0/1
-    label matrix (multi-label: iterative stratification), or None."""
-    if len(targets) != 1:
-        return None
-    t = targets[0]
-    if spec.task == MULTILABEL:
-        return (t >= 0.5).astype(np.int8)
-    labels = class_index(t)
-    return labels
-
-
-def _holdout_split(n, n_val, spec, targets, seed):
-    strata = _stratification(spec, targets)
-    rng = np.random.RandomState(seed)
-    if strata is not None and strata.ndim == 2:
-        from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
-
-        splitter = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=n_val, random_state=rng)
-        train_idx, val_idx = next(splitter.split(np.zeros(n), strata))
-        return rng.permutation(train_idx), val_idx
-    if strata is not None:
-        counts = np.bincount(strata)
-        if counts[counts > 0].min() < 2 or n_val < np.count_nonzero(counts):
-            strata = None
-    return train_test_split(np.arange(n), test_size=n_val, random_state=rng, stratify=strata)
-
-
-def _folds(n, k, spec, targets, seed):
-    from sklearn.model_selection import KFold, StratifiedKFold
-
-    strata = _stratification(spec, targets)
-    rng = np.random.RandomState(seed)
-    if strata is not None and strata.ndim == 2:
-        from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
-
-        return MultilabelStratifiedKFold(k, shuffle=True, random_state=rng).split(np.zeros(n), strata)
-    if strata is not None and np.bincount(strata)[np.bincount(strata) > 0].min() >= k:
-        return StratifiedKFold(k, shuffle=True, random_state=rng).split(np.zeros(n), strata)
-    return KFold(k, shuffle=True, random_state=rng).split(np.arange(n))
-
-
 def _same_spec(a, b) -> bool:
     """Two specs describe the same target (a cached fit must have seen this y)."""
     return (
@@ -1002,23 +560,3 @@ def _same_spec(a, b) -> bool:
         and len(a.classes) == len(b.classes)
         and all(np.array_equal(x, y) and x.dtype == y.dtype for x, y in zip(a.classes, b.classes))
     )
-
-
-def _spec_outputs(network, spec, X, batch_size) -> list:
-    """Per-head probabilities in the layout of the task's heads."""
-    outputs = _data.forward(network.proba_model, X, batch_size)
-    # A binary task may run through a 2-unit softmax of a user's model.
-    return [
-        out[:, 1:2] if want.kind == "binary" and have.kind == "multiclass" else out
-        for want, have, out in zip(spec.heads, network.heads, outputs)
-    ]
-
-
-def _thresholded(spec, arrays: list) -> np.ndarray:
-    """The columns that thresholds apply to: (n, n_thresholds)."""
-    cols = [
-        np.asarray(a, dtype=np.float64).reshape(len(a), -1)
-        for h, a in zip(spec.heads, arrays)
-        if h.thresholded
-    ]
-    return np.column_stack(cols)

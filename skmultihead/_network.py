@@ -28,6 +28,9 @@ class Network:
     proba_model: keras.Model
     heads: list  # the heads as the network implements them
     from_logits: bool
+    # per head: multiclass targets as class indices (True) or one-hot rows;
+    # set when the network is compiled (or a user's compiled model adopted)
+    sparse_targets: list | None = None
 
 
 def default_trunk(meta: dict, hidden_layer_sizes, activation, dropout, batch_normalization, sparse):

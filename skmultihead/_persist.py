@@ -137,7 +137,7 @@ def _estimator_classes() -> dict:
 
 
 def _params_from_json(cls, params, safe_mode: bool) -> dict:
-    from ._base import ROUTING_PREFIXES
+    from ._routing import ROUTING_PREFIXES
 
     if not isinstance(params, dict):
         raise StateError("params: expected an object")

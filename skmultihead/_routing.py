@@ -10,6 +10,21 @@ from __future__ import annotations
 
 import inspect
 
+ROUTING_PREFIXES = ("model__", "optimizer__", "loss__", "metrics__", "callbacks__", "fit__", "predict__")
+# Keyword arguments of keras.Model.fit that may also be given to the
+# constructor, as scikeras takes them; they reach Model.fit unchanged.
+KERAS_FIT_ARGS = frozenset(
+    {
+        "validation_split",
+        "shuffle",
+        "initial_epoch",
+        "steps_per_epoch",
+        "validation_steps",
+        "validation_batch_size",
+        "validation_freq",
+    }
+)
+
 
 def _route(params: dict, destination: str) -> dict:
     prefix = f"{destination}__"
@@ -49,3 +64,20 @@ def as_list(items) -> list:
     for item in items:
         out.extend(as_list(item) if isinstance(item, (list, tuple)) else [item])
     return out
+
+
+def unflatten(kwargs: dict, prefix: str) -> dict:
+    """``{"learning_rate": Cls, "learning_rate__x": 1}`` -> ``{"learning_rate": Cls(x=1)}``,
+    the way scikeras routes arguments of an argument."""
+    nested = {}
+    for key in [k for k in kwargs if "__" in k]:
+        outer, inner = key.split("__", 1)
+        nested.setdefault(outer, {})[inner] = kwargs.pop(key)
+    for outer, inner in nested.items():
+        if outer not in kwargs or not callable(kwargs[outer]):
+            raise ValueError(
+                f"{prefix}{outer}__... arguments were given, but {prefix}{outer} is not a class or "
+                f"function to call with them; got {kwargs.get(outer)!r}."
+            )
+        kwargs[outer] = kwargs[outer](**unflatten(inner, f"{prefix}{outer}__"))
+    return kwargs

@@ -89,7 +89,7 @@ class TargetSpec:
             _check_onehot(y)
             return [np.argmax(y, axis=1).astype(np.int32)]
         if self.form == FORM_COLLECTIONS:
-            return [self._binarize_collections(y, strict=True)]
+            return [self._binarize_collections(y)]
         if self.form in (FORM_INDICATOR, FORM_SPARSE, FORM_SOFT):
             y = _dense_2d(y)
             _check_n_columns(y, len(self.classes[0]))
@@ -118,7 +118,7 @@ class TargetSpec:
                 out.append(idx.astype(np.int32))
         return out
 
-    def _binarize_collections(self, y, strict: bool) -> np.ndarray:
+    def _binarize_collections(self, y) -> np.ndarray:
         classes = self.classes[0]
         index = {hashable_label(c): i for i, c in enumerate(classes)}
         rows = _collections_rows(y)
@@ -127,12 +127,10 @@ class TargetSpec:
             for label in row:
                 j = index.get(hashable_label(label))
                 if j is None:
-                    if strict:
-                        raise ValueError(
-                            f"y holds the label {label!r}, which was not seen at fit. "
-                            f"Known labels: {list(classes)[:20]}."
-                        )
-                    continue
+                    raise ValueError(
+                        f"y holds the label {label!r}, which was not seen at fit. "
+                        f"Known labels: {list(classes)[:20]}."
+                    )
                 out[i, j] = 1.0
         return out
 

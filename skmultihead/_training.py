@@ -85,9 +85,7 @@ def class_index(target: np.ndarray) -> np.ndarray:
 
 def fit_targets(network, targets: list) -> list:
     out = []
-    for head, sparse, target in zip(
-        network.heads, getattr(network, "sparse_targets", [True] * len(targets)), targets
-    ):
+    for head, sparse, target in zip(network.heads, network.sparse_targets or [True] * len(targets), targets):
         if head.kind == "multiclass" and target.ndim == 2 and target.shape[1] == 1:
             # a binary target trained through a 2-unit softmax
             target = target.reshape(-1).astype(np.int32)

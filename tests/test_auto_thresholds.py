@@ -88,7 +88,7 @@ def test_held_out_rows_are_stratified_over_labels():
 
 
 def test_early_stopping_auto_depends_on_the_number_of_rows():
-    from skmultihead._base import EARLY_STOPPING_AUTO_ROWS
+    from skmultihead._fitting import EARLY_STOPPING_AUTO_ROWS
 
     X, Y = _rare_labels(EARLY_STOPPING_AUTO_ROWS)
     fast = {**FAST, "epochs": 2, "batch_size": 512}

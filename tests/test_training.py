@@ -6,6 +6,7 @@ import pytest
 
 import skmultihead
 from skmultihead import MultiClassKerasClassifier, MultiLabelKerasClassifier, TrainingDivergedError
+from skmultihead._fitting import Fitting
 
 from ._helpers import FAST, count_trainings, learnable
 
@@ -59,7 +60,7 @@ def test_early_stopping_holds_out_data_and_restores_best_weights():
     # the network kept is the best epoch's: its validation loss is the minimum
     best = int(np.argmin(val))
     assert best < len(val) - 1
-    train_idx, val_idx = clf._split(len(X), clf._spec_, [yb.reshape(-1, 1).astype("float32")], 0)
+    train_idx, val_idx = Fitting(clf).split(len(X), clf._spec_, [yb.reshape(-1, 1).astype("float32")], 0)
     assert len(val_idx) == 40
     logits_model = clf._network_.train_model
     loss = logits_model.evaluate(X[val_idx], yb[val_idx].reshape(-1, 1).astype("float32"), verbose=0)
