@@ -27,7 +27,7 @@ import numpy as np
 
 from . import _savefile
 from ._network import Network, wrap_logits
-from ._targets import FORM_BINARY_COLUMNS, FORM_COLUMNS, FORMS, MULTILABEL, TASKS, Head, TargetSpec
+from ._targets import FORM_CLASSES, FORMS, MULTILABEL, TASKS, Head, TargetSpec
 
 _HEAD_KINDS = ("binary", "multiclass", "multilabel")
 # Label and target dtypes a file may name: numbers, booleans, strings, objects.
@@ -259,8 +259,8 @@ def _check_spec(spec: TargetSpec) -> None:
     for c in classes:
         if len(c) < 1 or len({_label_key(v) for v in c.tolist()}) != len(c):
             _fail("spec.classes", "each set of classes must be non-empty and hold no duplicates")
-    by_column = form in (FORM_COLUMNS, FORM_BINARY_COLUMNS)
-    if form not in _FORMS_OF_TASK[task]:
+    by_column = FORM_CLASSES[form].by_column
+    if task not in FORM_CLASSES[form].tasks:
         _fail("spec", f"form {form!r} does not go with task {task!r}")
     if task == "multiclass-multioutput":
         if len(heads) != len(classes) or len(heads) < 1:
@@ -293,14 +293,6 @@ def _check_spec(spec: TargetSpec) -> None:
             "spec.n_thresholds",
             f"is {spec.n_thresholds} but the heads have {thresholded} thresholded outputs",
         )
-
-
-_FORMS_OF_TASK = {
-    "binary": ("labels",),
-    "multiclass": ("labels", "onehot"),
-    MULTILABEL: ("indicator", "sparse", "soft", "collections", FORM_BINARY_COLUMNS),
-    "multiclass-multioutput": (FORM_COLUMNS,),
-}
 
 
 def _label_key(v):

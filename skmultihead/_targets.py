@@ -62,64 +62,138 @@ class Head:
         return self.kind in ("binary", "multilabel")
 
 
-@dataclass
-class TargetSpec:
-    """What was learned from y at fit."""
+# ---------------------------------------------------------------------------
+# Target forms: one class each. A new form of y is one subclass here, named
+# in FORM_CLASSES, plus the branch of infer_targets that recognises it.
+# ---------------------------------------------------------------------------
 
-    task: str
-    form: str
-    classes: list  # one array per head (multilabel: one array of label names)
-    heads: list
-    y_dtype: str = "int64"
-    n_thresholds: int = 0
 
-    # ---- y -> arrays the network trains on --------------------------------
-    def encode(self, y) -> list:
-        """Encode y (in the form seen at fit) into one array per head."""
-        if self.form == FORM_LABELS:
-            y = _as_1d(y)
-            idx = _lookup(self.classes[0], y)
-            head = self.heads[0]
-            if head.kind == "binary":
-                return [idx.astype(np.float32).reshape(-1, 1)]
-            return [idx.astype(np.int32)]
-        if self.form == FORM_ONEHOT:
-            y = _dense_2d(y)
-            _check_n_columns(y, len(self.classes[0]))
-            _check_onehot(y)
-            return [np.argmax(y, axis=1).astype(np.int32)]
-        if self.form == FORM_COLLECTIONS:
-            return [self._binarize_collections(y)]
-        if self.form in (FORM_INDICATOR, FORM_SPARSE, FORM_SOFT):
-            y = _dense_2d(y)
-            _check_n_columns(y, len(self.classes[0]))
-            if y.dtype.kind not in "biuf":
-                raise ValueError(
-                    f"Multi-label y must be numeric 0/1 or soft values in [0, 1]; got dtype {y.dtype}."
-                )
-            y = y.astype(np.float32)
-            if np.any((y < 0) | (y > 1)):
-                raise ValueError("Multi-label y must hold values in [0, 1]; got values outside that range.")
-            return [y]
-        if self.form == FORM_BINARY_COLUMNS:
-            y = _as_2d_object(y)
-            _check_n_columns(y, len(self.classes))
-            cols = [_lookup(cls, y[:, j], where=f"column {j}") for j, cls in enumerate(self.classes)]
-            return [np.column_stack(cols).astype(np.float32)]
-        # FORM_COLUMNS
-        y = _as_2d_object(y)
-        _check_n_columns(y, len(self.classes))
-        out = []
-        for j, (head, cls) in enumerate(zip(self.heads, self.classes)):
-            idx = _lookup(cls, y[:, j], where=f"column {j}")
-            if head.kind == "binary":
-                out.append(idx.astype(np.float32).reshape(-1, 1))
-            else:
-                out.append(idx.astype(np.int32))
-        return out
+class Form:
+    """One layout of y: how it becomes per-head arrays for training, how
+    per-head decisions go back into that layout, and how rows are compared
+    for ``score``. Stateless; what was learned (classes, heads) is the spec's.
+    """
 
-    def _binarize_collections(self, y) -> np.ndarray:
-        classes = self.classes[0]
+    name = ""
+    tasks: tuple = ()  # the tasks y of this form can be
+    by_column = False  # one set of classes per column of y (multi-output)
+
+    def encode(self, spec, y) -> list:
+        raise NotImplementedError
+
+    def decide(self, spec, decisions: list, dtype: np.dtype):
+        """Per-head decisions (class indices, or a 0/1 matrix) -> answers."""
+        raise NotImplementedError
+
+    def hits(self, spec, y, y_pred) -> np.ndarray:
+        """1.0 where a row of y equals its prediction exactly, else 0.0."""
+        y_true = _as_2d_object(y) if self.by_column else _dense_2d(y)
+        y_hat = y_pred.toarray() if sp.issparse(y_pred) else y_pred
+        if y_true.shape != y_hat.shape:
+            raise ValueError(f"y has shape {y_true.shape} but predictions have shape {y_hat.shape}.")
+        return np.all(y_true == y_hat, axis=1).astype(float)
+
+    def label_names(self, spec) -> np.ndarray:
+        """One name per output unit of a multi-label head."""
+        return spec.classes[0]
+
+
+def _label_indices(head, idx) -> np.ndarray:
+    """A binary head trains on a (n, 1) float column, a multiclass head on indices."""
+    return idx.astype(np.float32).reshape(-1, 1) if head.kind == "binary" else idx.astype(np.int32)
+
+
+class Labels(Form):
+    """1-D labels: binary or multiclass."""
+
+    name = FORM_LABELS
+    tasks = ("binary", MULTICLASS)
+
+    def encode(self, spec, y):
+        return [_label_indices(spec.heads[0], _lookup(spec.classes[0], _as_1d(y)))]
+
+    def decide(self, spec, decisions, dtype):
+        return spec.classes[0][decisions[0]]
+
+    def hits(self, spec, y, y_pred):
+        y = _as_1d(y)
+        _check_label_type(spec.classes[0], y)
+        return (y == y_pred).astype(float)
+
+
+class OneHot(Form):
+    """2-D 0/1 with one 1 per row, trained as multiclass; answered one-hot."""
+
+    name = FORM_ONEHOT
+    tasks = (MULTICLASS,)
+
+    def encode(self, spec, y):
+        y = _dense_2d(y)
+        _check_n_columns(y, len(spec.classes[0]))
+        _check_onehot(y)
+        return [np.argmax(y, axis=1).astype(np.int32)]
+
+    def decide(self, spec, decisions, dtype):
+        return np.eye(len(spec.classes[0]), dtype=dtype)[decisions[0]]
+
+
+class Indicator(Form):
+    """2-D 0/1 multi-label indicator matrix."""
+
+    name = FORM_INDICATOR
+    tasks = (MULTILABEL,)
+
+    def encode(self, spec, y):
+        y = _dense_2d(y)
+        _check_n_columns(y, len(spec.classes[0]))
+        if y.dtype.kind not in "biuf":
+            raise ValueError(
+                f"Multi-label y must be numeric 0/1 or soft values in [0, 1]; got dtype {y.dtype}."
+            )
+        y = y.astype(np.float32)
+        if np.any((y < 0) | (y > 1)):
+            raise ValueError("Multi-label y must hold values in [0, 1]; got values outside that range.")
+        return [y]
+
+    def decide(self, spec, decisions, dtype):
+        return decisions[0].astype(dtype)
+
+
+class SparseIndicator(Indicator):
+    """The same as a SciPy sparse matrix; answered sparse."""
+
+    name = FORM_SPARSE
+
+    def decide(self, spec, decisions, dtype):
+        return sp.csr_matrix(decisions[0].astype(dtype))
+
+
+class Soft(Indicator):
+    """2-D floats in [0, 1] (label probabilities); answered 0/1."""
+
+    name = FORM_SOFT
+
+    def decide(self, spec, decisions, dtype):
+        return decisions[0].astype(np.int64)
+
+    def hits(self, spec, y, y_pred):
+        raise ValueError(
+            "score() is subset accuracy, which needs 0/1 targets, and this "
+            "estimator was fitted on soft labels (values strictly between 0 "
+            "and 1). Pass an explicit scoring function to cross_val_score or "
+            "GridSearchCV, e.g. scoring='neg_log_loss' on binarised labels or a "
+            "Brier score made with sklearn.metrics.make_scorer."
+        )
+
+
+class Collections(Form):
+    """A sequence of label collections: ``[["drama", "comedy"], ["news"]]``."""
+
+    name = FORM_COLLECTIONS
+    tasks = (MULTILABEL,)
+
+    def encode(self, spec, y):
+        classes = spec.classes[0]
         index = {hashable_label(c): i for i, c in enumerate(classes)}
         rows = _collections_rows(y)
         out = np.zeros((len(rows), len(classes)), dtype=np.float32)
@@ -132,7 +206,93 @@ class TargetSpec:
                         f"Known labels: {list(classes)[:20]}."
                     )
                 out[i, j] = 1.0
-        return out
+        return [out]
+
+    def decide(self, spec, decisions, dtype):
+        classes = spec.classes[0]
+        return [tuple(classes[np.flatnonzero(row)].tolist()) for row in decisions[0]]
+
+    def hits(self, spec, y, y_pred):
+        rows = _collections_rows(y)
+        if len(rows) != len(y_pred):
+            raise ValueError(f"y has {len(rows)} rows but X has {len(y_pred)}.")
+        return np.array(
+            [set(map(hashable_label, a)) == set(map(hashable_label, b)) for a, b in zip(rows, y_pred)],
+            dtype=float,
+        )
+
+
+def _stack_columns(spec, decisions, dtype):
+    columns = [cls[d] for cls, d in zip(spec.classes, decisions)]
+    out = np.empty((len(decisions[0]), len(columns)), dtype=dtype)
+    for j, col in enumerate(columns):
+        out[:, j] = col
+    return out
+
+
+class Columns(Form):
+    """2-D, one set of classes per column: one head per column."""
+
+    name = FORM_COLUMNS
+    tasks = ("multiclass-multioutput",)
+    by_column = True
+
+    def encode(self, spec, y):
+        y = _as_2d_object(y)
+        _check_n_columns(y, len(spec.classes))
+        return [
+            _label_indices(head, _lookup(cls, y[:, j], where=f"column {j}"))
+            for j, (head, cls) in enumerate(zip(spec.heads, spec.classes))
+        ]
+
+    def decide(self, spec, decisions, dtype):
+        return _stack_columns(spec, decisions, dtype)
+
+
+class BinaryColumns(Form):
+    """2-D, two values per column (multi-label): one multi-label head."""
+
+    name = FORM_BINARY_COLUMNS
+    tasks = (MULTILABEL,)
+    by_column = True
+
+    def encode(self, spec, y):
+        y = _as_2d_object(y)
+        _check_n_columns(y, len(spec.classes))
+        cols = [_lookup(cls, y[:, j], where=f"column {j}") for j, cls in enumerate(spec.classes)]
+        return [np.column_stack(cols).astype(np.float32)]
+
+    def decide(self, spec, decisions, dtype):
+        return _stack_columns(spec, list(decisions[0].T), dtype)
+
+    def label_names(self, spec):
+        return np.arange(len(spec.classes))
+
+
+FORM_CLASSES = {
+    form.name: form()
+    for form in (Labels, OneHot, Indicator, SparseIndicator, Soft, Collections, Columns, BinaryColumns)
+}
+
+
+@dataclass
+class TargetSpec:
+    """What was learned from y at fit; its form does the work."""
+
+    task: str
+    form: str
+    classes: list  # one array per head (multilabel: one array of label names)
+    heads: list
+    y_dtype: str = "int64"
+    n_thresholds: int = 0
+
+    @property
+    def _form(self) -> Form:
+        return FORM_CLASSES[self.form]
+
+    def encode(self, y) -> list:
+        """Encode y (in the form seen at fit) into one array per head."""
+        return self._form.encode(self, y)
 
     # ---- network outputs -> answers --------------------------------------
     def predict_proba(self, outputs: list):
@@ -145,9 +305,7 @@ class TargetSpec:
                 probas.append(np.column_stack([1.0 - p, p]))
             else:
                 probas.append(out)
-        if self.form == FORM_COLUMNS:
-            return probas
-        return probas[0]
+        return probas if self.form == FORM_COLUMNS else probas[0]
 
     def predict(self, outputs: list, thresholds: np.ndarray | None):
         """Decisions in the form y had at fit."""
@@ -163,57 +321,11 @@ class TargetSpec:
             else:
                 decisions.append((out >= thresholds[t : t + head.units]).astype(np.int64))
                 t += head.units
-        dtype = np.dtype(self.y_dtype)
-        if self.form == FORM_LABELS:
-            return self.classes[0][decisions[0]]
-        if self.form == FORM_ONEHOT:
-            n_classes = len(self.classes[0])
-            return np.eye(n_classes, dtype=dtype)[decisions[0]]
-        if self.form in (FORM_INDICATOR, FORM_SOFT):
-            return decisions[0].astype(dtype if self.form == FORM_INDICATOR else np.int64)
-        if self.form == FORM_SPARSE:
-            return sp.csr_matrix(decisions[0].astype(dtype))
-        if self.form == FORM_COLLECTIONS:
-            classes = self.classes[0]
-            return [tuple(classes[np.flatnonzero(row)].tolist()) for row in decisions[0]]
-        if self.form == FORM_BINARY_COLUMNS:
-            decisions = list(decisions[0].T)
-        columns = [cls[d] for cls, d in zip(self.classes, decisions)]
-        out = np.empty((len(decisions[0]), len(columns)), dtype=dtype)
-        for j, col in enumerate(columns):
-            out[:, j] = col
-        return out
+        return self._form.decide(self, decisions, np.dtype(self.y_dtype))
 
     def score(self, y, y_pred, sample_weight=None) -> float:
         """Accuracy: exact match of the whole row (subset accuracy)."""
-        if self.form == FORM_SOFT:
-            raise ValueError(
-                "score() is subset accuracy, which needs 0/1 targets, and this "
-                "estimator was fitted on soft labels (values strictly between 0 "
-                "and 1). Pass an explicit scoring function to cross_val_score or "
-                "GridSearchCV, e.g. scoring='neg_log_loss' on binarised labels or a "
-                "Brier score made with sklearn.metrics.make_scorer."
-            )
-        if self.form == FORM_COLLECTIONS:
-            rows = _collections_rows(y)
-            if len(rows) != len(y_pred):
-                raise ValueError(f"y has {len(rows)} rows but X has {len(y_pred)}.")
-            hits = np.array(
-                [set(map(hashable_label, a)) == set(map(hashable_label, b)) for a, b in zip(rows, y_pred)],
-                dtype=float,
-            )
-        elif self.form == FORM_LABELS:
-            y = _as_1d(y)
-            _check_label_type(self.classes[0], y)
-            hits = (y == y_pred).astype(float)
-        else:
-            by_column = self.form in (FORM_COLUMNS, FORM_BINARY_COLUMNS)
-            y_true = _as_2d_object(y) if by_column else _dense_2d(y)
-            y_hat = y_pred.toarray() if sp.issparse(y_pred) else y_pred
-            if y_true.shape != y_hat.shape:
-                raise ValueError(f"y has shape {y_true.shape} but predictions have shape {y_hat.shape}.")
-            hits = np.all(y_true == y_hat, axis=1).astype(float)
-        return float(np.average(hits, weights=sample_weight))
+        return float(np.average(self._form.hits(self, y, y_pred), weights=sample_weight))
 
     # ---- bookkeeping ------------------------------------------------------
     @property
@@ -221,22 +333,20 @@ class TargetSpec:
         return len(self.heads)
 
     @property
+    def by_column(self) -> bool:
+        return self._form.by_column
+
+    @property
     def n_classes(self):
-        if self.form in (FORM_COLUMNS, FORM_BINARY_COLUMNS):
-            return [len(c) for c in self.classes]
-        return len(self.classes[0])
+        return [len(c) for c in self.classes] if self.by_column else len(self.classes[0])
 
     @property
     def label_names(self) -> np.ndarray:
         """One name per output unit of a multi-label head."""
-        if self.form == FORM_BINARY_COLUMNS:
-            return np.arange(len(self.classes))
-        return self.classes[0]
+        return self._form.label_names(self)
 
     def public_classes(self):
-        if self.form in (FORM_COLUMNS, FORM_BINARY_COLUMNS):
-            return list(self.classes)
-        return self.classes[0]
+        return list(self.classes) if self.by_column else self.classes[0]
 
 
 # ---------------------------------------------------------------------------

@@ -185,3 +185,14 @@ def test_unseen_label_at_score_is_named():
     clf = MultiClassKerasClassifier(**FAST).fit(X, yb)
     with pytest.raises(ValueError, match="labels not seen at fit"):
         clf._spec_.encode(np.full(len(X), 7))
+
+
+def test_every_form_is_one_class_that_knows_its_tasks():
+    from skmultihead._targets import FORM_CLASSES, FORMS, TASKS, Form
+
+    assert set(FORM_CLASSES) == set(FORMS)
+    for name, form in FORM_CLASSES.items():
+        assert isinstance(form, Form) and form.name == name
+        assert form.tasks and set(form.tasks) <= set(TASKS), name
+        # every form encodes and decides for itself
+        assert type(form).encode is not Form.encode and type(form).decide is not Form.decide, name
