@@ -1,6 +1,6 @@
 """Training helpers: seeding, stopping on NaN, rolling back, weights and targets.
 
-Module-level functions the fit skeleton in ``_base`` calls; none of them
+Module-level functions the fit steps (``_fitting``) call; none of them
 knows about scikit-learn parameters.
 """
 
