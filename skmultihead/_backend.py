@@ -133,7 +133,8 @@ def _jax_predictor(model):
         if sp.issparse(X):
             X = _padded_bcoo(X, jax_sparse)
         # The variables' current values go in as arguments, so that weights
-        # changed by partial_fit or set_weights are always the ones used.
+        # changed by partial_fit or set_weights (or a layer made trainable or
+        # frozen) are always the ones used.
         out = graph(
             [v.value for v in model.trainable_variables],
             [v.value for v in model.non_trainable_variables],

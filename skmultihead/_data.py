@@ -12,9 +12,29 @@ from . import _backend
 # through the same compiled graph in batches of max(batch_size, 256) rows.
 DIRECT_ROWS = 1024
 
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
 
 def check_X(estimator, X, reset: bool):
-    """Validate X the scikit-learn way; float32, CSR for sparse input."""
+    """Validate X the scikit-learn way; float32, CSR for sparse input.
+
+    At predict, a plain 2-D float array of the fitted width, all finite, for an
+    estimator fitted without feature names, is what ``validate_data`` would
+    return anyway: it goes through without that function's fixed cost (about
+    a tenth of a millisecond, most of a 1-row prediction). Anything else, and
+    every error, takes the full validation.
+    """
+    if (
+        not reset
+        and type(X) is np.ndarray
+        and X.ndim == 2
+        and X.dtype in _FLOATS
+        and X.shape[0] >= 1
+        and X.shape[1] == getattr(estimator, "n_features_in_", None)
+        and not hasattr(estimator, "feature_names_in_")
+        and np.isfinite(X).all()
+    ):
+        return X.astype(np.float32, copy=False)
     return validate_data(
         estimator,
         X,

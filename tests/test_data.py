@@ -1,5 +1,7 @@
 """X in every form: sparse, DataFrames, dtypes; row order; threads."""
 
+import re
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -131,3 +133,45 @@ def test_a_search_prints_no_retracing_warnings(caplog):
             clf.predict_proba(X[:3])
             clf.predict_proba(big)
     assert not [r for r in caplog.records if "retracing" in r.getMessage()]
+
+
+def test_the_fast_predict_validation_answers_as_validate_data_does():
+    import pandas as pd
+    from sklearn.utils.validation import validate_data
+
+    X, Y = sparse_problem()
+    dense = X.toarray()
+    clf = MultiLabelKerasClassifier(**{**FAST, "epochs": 1}).fit(dense, Y)
+    framed = MultiLabelKerasClassifier(**{**FAST, "epochs": 1}).fit(
+        pd.DataFrame(dense, columns=[f"f{i}" for i in range(dense.shape[1])]), Y
+    )
+    nan = dense[:3].copy()
+    nan[0, 0] = np.nan
+    inputs = [
+        dense[:1],
+        dense[:5].astype(np.float64),
+        np.asfortranarray(dense[:4]),
+        dense[:5].astype(np.int64),
+        dense[:3, :-1],  # wrong width
+        nan,
+        np.full((2, dense.shape[1]), np.inf, dtype=np.float32),
+    ]
+    for est in (clf, framed):
+        for x in inputs:
+            full = dict(
+                reset=False, accept_sparse="csr", dtype=np.float32, allow_nd=False, ensure_min_samples=1
+            )
+            try:
+                with warnings.catch_warnings(record=True) as want_warned:
+                    warnings.simplefilter("always")
+                    want = validate_data(est, x, **full)
+            except ValueError as exc:
+                with pytest.raises(ValueError, match=re.escape(str(exc)[:60])):
+                    _data.check_X(est, x, reset=False)
+                continue
+            with warnings.catch_warnings(record=True) as got_warned:
+                warnings.simplefilter("always")
+                got = _data.check_X(est, x, reset=False)
+            assert got.dtype == want.dtype == np.float32
+            np.testing.assert_array_equal(got, want)
+            assert [str(w.message) for w in got_warned] == [str(w.message) for w in want_warned]
