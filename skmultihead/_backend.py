@@ -21,6 +21,8 @@ What lives here:
 
 from __future__ import annotations
 
+import random
+
 import keras
 import numpy as np
 import scipy.sparse as sp
@@ -59,6 +61,49 @@ def environment() -> list:
     return env
 
 
+# ---- one fit on several devices ---------------------------------------------
+def check_distribution(distribution) -> None:
+    """A ``distribution`` this backend can train under, or a clear error (before any training)."""
+    if distribution is None:
+        return
+    if isinstance(distribution, str) and distribution.startswith("<not saved"):
+        raise ValueError(
+            f"The 'distribution' parameter is {distribution}: a strategy belongs to one "
+            "process's devices and is never saved or pickled. Give it again with "
+            "set_params(distribution=...) before refitting."
+        )
+    backend = name()
+    if backend == TENSORFLOW:
+        import tensorflow as tf
+
+        if not isinstance(distribution, tf.distribute.Strategy):
+            raise TypeError(
+                "On the TensorFlow backend, distribution must be a tf.distribute.Strategy "
+                f"(e.g. tf.distribute.MirroredStrategy()); got {type(distribution).__name__}."
+            )
+    elif backend == JAX:
+        if not isinstance(distribution, keras.distribution.Distribution):
+            raise TypeError(
+                "On the JAX backend, distribution must be a keras.distribution.Distribution "
+                f"(e.g. keras.distribution.DataParallel()); got {type(distribution).__name__}."
+            )
+    else:
+        raise ValueError(
+            f"distribution is supported on the TensorFlow and JAX backends; Keras on "
+            f"{backend} has no distribution API to train one model on several devices. "
+            "Use KERAS_BACKEND=jax or tensorflow, or distribution=None."
+        )
+
+
+def distribution_scope(distribution):
+    """The context in which a fit under ``distribution`` builds, compiles and trains."""
+    import contextlib
+
+    if distribution is None:
+        return contextlib.nullcontext()
+    return distribution.scope()
+
+
 # ---- random state -----------------------------------------------------------
 def rng_state():
     """The backend library's global random state, where seeding a fit changes
@@ -69,6 +114,36 @@ def rng_state():
         cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
         return torch.random.get_rng_state(), cuda
     return None
+
+
+def set_random_seed(seed: int) -> None:
+    """``keras.utils.set_random_seed``, without importing TensorFlow on JAX or torch.
+
+    Keras's version seeds TensorFlow whenever it is installed, which imports
+    it (about 2 s and 460 MB) although a JAX or torch fit never runs a
+    TensorFlow op. Here TensorFlow is seeded when it is the backend or is
+    already imported; everything else is what Keras does.
+    """
+    import sys
+
+    try:
+        from keras.src.backend.common import global_state
+        from keras.src.random import seed_generator
+        from keras.src.utils.rng_utils import GLOBAL_RANDOM_SEED
+    except ImportError:  # another Keras layout: its own function
+        keras.utils.set_random_seed(seed)
+        return
+    if name() == TENSORFLOW or "tensorflow" in sys.modules:
+        keras.utils.set_random_seed(seed)
+        return
+    global_state.set_global_attribute(GLOBAL_RANDOM_SEED, seed)
+    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+    random.seed(seed)
+    np.random.seed(seed)
+    if name() == TORCH:
+        import torch
+
+        torch.manual_seed(seed)
 
 
 def set_rng_state(state) -> None:

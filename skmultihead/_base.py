@@ -15,7 +15,7 @@ from sklearn.utils.validation import _check_sample_weight, check_consistent_leng
 
 from . import _backend, _cache, _data, _persist, _savefile
 from ._fitting import Fitting, spec_outputs
-from ._routing import KERAS_FIT_ARGS, ROUTING_PREFIXES
+from ._routing import KERAS_COMPILE_ARGS, KERAS_FIT_ARGS, ROUTING_PREFIXES
 from ._state import FittedState
 from ._targets import MULTILABEL, infer_targets
 from ._thresholds import OBJECTIVES, check_threshold_param, resolve_thresholds, tune_thresholds
@@ -64,6 +64,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
         "callbacks": [None, list, tuple, dict, keras.callbacks.Callback, callable],
+        "distribution": "no_validation",  # checked against the backend at fit
     }
 
     def __init__(
@@ -92,6 +93,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         verbose=0,
         warm_start=False,
         callbacks=None,
+        distribution=None,
         **kwargs,
     ):
         self.model = model
@@ -117,6 +119,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         self.verbose = verbose
         self.warm_start = warm_start
         self.callbacks = callbacks
+        self.distribution = distribution
         # Routed parameters (model__units=...), checked at fit like the others.
         for key, value in kwargs.items():
             setattr(self, key, value)
@@ -193,6 +196,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             for k in self._extra_param_names()
             if not k.startswith(ROUTING_PREFIXES)
             and k not in KERAS_FIT_ARGS
+            and k not in KERAS_COMPILE_ARGS
             and k not in named
             and not takes_any
         ]
@@ -201,7 +205,8 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
                 f"{type(self).__name__} got an unexpected keyword argument {unknown[0]!r} "
                 f"(unexpected parameters {unknown}). Routed parameters start with one of "
                 f"{ROUTING_PREFIXES}; other extra parameters must be arguments of the model "
-                "function or of keras.Model.fit."
+                "function, of keras.Model.fit, or one of keras.Model.compile's "
+                f"{sorted(KERAS_COMPILE_ARGS)}."
             )
 
     @property
@@ -271,6 +276,10 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Train one epoch on X, y, starting from the current network.
 
+        Every row trains: ``early_stopping`` applies to ``fit`` only, as in
+        scikit-learn's ``MLPClassifier``. (The first call with
+        ``threshold="auto"`` still holds rows out to tune on.)
+
         Parameters
         ----------
         X : array-like or sparse matrix of shape (n_samples, n_features)
@@ -296,6 +305,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
     def _fit(self, X, y, sample_weight, epochs: int, keep: bool, classes=None, call="fit", fit_kwargs=None):
         self._check_extra_params()
         check_threshold_param(self.threshold)
+        _backend.check_distribution(self.distribution)
         before = {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("__")}
         snapshot = None
         try:
@@ -342,7 +352,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
                 self._set_learned(slot.state)
                 return
             seed = resolve_seed(self.random_state)
-            with seeded(seed):
+            with seeded(seed), _backend.distribution_scope(self.distribution):
                 if keep:
                     network = self._network_
                     pos_weight = self._pos_weight_
@@ -353,7 +363,17 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
                     not keep and not fitting.adopt_compiled(network, spec)
                 ):
                     fitting.compile(network, spec, pos_weight)
-                history, holdout = fitting.train(network, X, targets, weights, spec, epochs, seed, fit_kwargs)
+                history, holdout = fitting.train(
+                    network,
+                    X,
+                    targets,
+                    weights,
+                    spec,
+                    epochs,
+                    seed,
+                    fit_kwargs,
+                    stop_early=call != "partial_fit",
+                )
                 if holdout is None and self.threshold == "auto" and not keep and spec.n_thresholds and epochs:
                     holdout = fitting.out_of_fold_holdout(X, spec, targets, weights, pos_weight, epochs, seed)
 
@@ -517,6 +537,10 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             state["_fitted_"] = (fitted.to_meta(), fitted.model_bytes())
         for key in self._LEARNED + self._DERIVED:
             state.pop(key, None)
+        if state.get("distribution") is not None:
+            # A strategy belongs to this process's devices (and does not pickle).
+            kind = type(state["distribution"])
+            state["distribution"] = f"{_persist.NOT_SAVED}{kind.__module__}.{kind.__qualname__}>"
         return state
 
     def __setstate__(self, state):

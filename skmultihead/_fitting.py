@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from sklearn.model_selection import train_test_split
 
 from . import _backend, _data, _heads, _network, _routing
-from ._routing import KERAS_FIT_ARGS, ROUTING_PREFIXES
+from ._routing import KERAS_COMPILE_ARGS, KERAS_FIT_ARGS, ROUTING_PREFIXES
 from ._targets import FORM_COLUMNS, MULTILABEL
 from ._training import (
     StopOnNonFinite,
@@ -141,6 +141,7 @@ class Fitting:
             loss=losses[0] if single else losses,
             loss_weights=None if self.est.loss_weights is None else list(self.est.loss_weights),
             metrics=metrics[0] if single else metrics,
+            **{k: getattr(self.est, k) for k in KERAS_COMPILE_ARGS if k in vars(self.est)},
         )
 
     def _per_head(self, value, heads, what: str) -> list:
@@ -276,16 +277,18 @@ class Fitting:
             return n_samples >= EARLY_STOPPING_AUTO_ROWS
         return bool(self.est.early_stopping)
 
-    def train(self, network, X, targets, weights, spec, epochs, seed, fit_kwargs=None):
+    def train(self, network, X, targets, weights, spec, epochs, seed, fit_kwargs=None, stop_early=True):
         """Fit the network; return the history and the held-out data, if any.
 
         Data is held out for early stopping, and for ``threshold="auto"``
         when there is enough of it (else thresholds are tuned out of fold).
+        ``stop_early=False`` (``partial_fit``, as scikit-learn's MLP does)
+        trains on every row whatever ``early_stopping`` says.
         """
         if epochs == 0:  # initialize(): built and compiled, not trained
             return {}, None
         n = X.shape[0]
-        early = self.early_stopping_on(n)
+        early = stop_early and self.early_stopping_on(n)
         n_val = int(np.ceil(self.est.validation_fraction * n))
         tune = self.est.threshold == "auto" and spec.n_thresholds > 0 and n_val >= AUTO_MIN_HOLDOUT
         if not (early or tune):

@@ -26,6 +26,13 @@ KERAS_FIT_ARGS = frozenset(
 )
 
 
+# Keyword arguments of keras.Model.compile that change how training runs,
+# never what it computes (``steps_per_execution=32`` runs 32 batches per call
+# into the backend: fewer per-step costs on small, sparse or fast steps). They
+# may be given to the constructor and reach Model.compile unchanged.
+KERAS_COMPILE_ARGS = frozenset({"steps_per_execution", "jit_compile", "run_eagerly"})
+
+
 def _route(params: dict, destination: str) -> dict:
     prefix = f"{destination}__"
     return {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}

@@ -7,6 +7,7 @@ knows about scikit-learn parameters.
 from __future__ import annotations
 
 import random
+import threading
 from contextlib import contextmanager
 
 import keras
@@ -52,6 +53,37 @@ def resolve_seed(random_state) -> int | None:
     return int(random_state)
 
 
+class _ThreadSeededRandom:
+    """Keras's source of default initializer seeds, per thread while a fit is seeded.
+
+    Keras draws a seed for every initializer without one from Python's global
+    ``random`` (``keras.src.random.seed_generator.python_random``). Another
+    thread drawing from it meanwhile (a Dask worker's event loop does) shifts
+    the sequence, so a seeded fit would build another network. In a thread
+    inside ``seeded``, draws come from that thread's own ``random.Random(seed)``,
+    which gives exactly the draws ``random.seed(seed)`` would give; everywhere
+    else they reach the ``random`` module unchanged.
+    """
+
+    _local = threading.local()
+
+    def __getattr__(self, name):
+        own = getattr(self._local, "rng", None)
+        return getattr(own if own is not None else random, name)
+
+
+def _keras_seed_source():
+    try:
+        from keras.src.random import seed_generator
+    except ImportError:  # another Keras layout: nothing to route
+        return None
+    if not isinstance(getattr(seed_generator, "python_random", None), _ThreadSeededRandom):
+        if getattr(seed_generator, "python_random", None) is not random:
+            return None  # not the layout this was written for
+        seed_generator.python_random = _ThreadSeededRandom()
+    return _ThreadSeededRandom._local
+
+
 @contextmanager
 def seeded(seed: int | None):
     """Seed Keras for one fit; give NumPy, Python and torch their old state back."""
@@ -60,10 +92,16 @@ def seeded(seed: int | None):
         return
     np_state, py_state = np.random.get_state(), random.getstate()
     backend_state = _backend.rng_state()
-    keras.utils.set_random_seed(seed)
+    _backend.set_random_seed(seed)
+    local = _keras_seed_source()
+    outer = getattr(local, "rng", None) if local is not None else None
+    if local is not None:
+        local.rng = random.Random(seed)
     try:
         yield
     finally:
+        if local is not None:
+            local.rng = outer
         np.random.set_state(np_state)
         random.setstate(py_state)
         _backend.set_rng_state(backend_state)

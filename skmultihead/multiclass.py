@@ -97,6 +97,12 @@ class MultiClassKerasClassifier(BaseKerasClassifier):
     warm_start : bool, default=False
         Continue training the fitted network on the next ``fit``.
     callbacks : list of keras.callbacks.Callback, default=None
+    distribution : tf.distribute.Strategy or keras.distribution.Distribution, default=None
+        Train one network on several devices: a ``tf.distribute.Strategy`` on
+        TensorFlow (e.g. ``MirroredStrategy()``), a
+        ``keras.distribution.Distribution`` on JAX (e.g. ``DataParallel()``).
+        The network is built, compiled and trained inside it; ``batch_size``
+        is the global batch. Not available on torch. Never saved or pickled.
     **kwargs
         Routed parameters: ``model__*``, ``optimizer__*``, ``loss__*``,
         ``fit__*`` (extra arguments of ``keras.Model.fit``).

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from sklearn.model_selection import GridSearchCV, KFold
 
+import skmultihead
 from skmultihead import MultiClassKerasClassifier, MultiLabelKerasClassifier, _cache
 
 from ._helpers import FAST, learnable
@@ -94,3 +95,29 @@ def test_same_random_state_gives_the_same_predictions_across_processes(tmp_path)
     here = MultiClassKerasClassifier(**FAST).fit(X, y3).predict_proba(X)
     np.testing.assert_array_equal(np.load(tmp_path / "p0.npy"), np.load(tmp_path / "p1.npy"))
     np.testing.assert_array_equal(np.load(tmp_path / "p0.npy"), here)
+
+
+def test_a_seeded_fit_is_the_same_while_another_thread_draws_from_random():
+    """Keras draws initializer seeds from Python's global ``random``; a thread
+    drawing from it meanwhile (a Dask worker's event loop does) must not
+    change a seeded fit's network."""
+    import random
+    import threading
+
+    X, _, _, Y = learnable()
+    skmultihead.set_config(fit_cache=False)
+    reference = MultiLabelKerasClassifier(**FAST).fit(X, Y).predict_proba(X)
+    stop = threading.Event()
+
+    def draw():
+        while not stop.is_set():
+            random.random()
+
+    other = threading.Thread(target=draw)
+    other.start()
+    try:
+        busy = MultiLabelKerasClassifier(**FAST).fit(X, Y).predict_proba(X)
+    finally:
+        stop.set()
+        other.join()
+    np.testing.assert_array_equal(busy, reference)
