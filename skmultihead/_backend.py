@@ -21,6 +21,7 @@ What lives here:
 
 from __future__ import annotations
 
+import os
 import random
 
 import keras
@@ -82,9 +83,11 @@ def check_distribution(distribution) -> None:
                 f"(e.g. tf.distribute.MirroredStrategy()); got {type(distribution).__name__}."
             )
     elif backend == JAX:
-        if not isinstance(distribution, keras.distribution.Distribution):
+        # keras.distribution exports DataParallel and ModelParallel, not their base
+        base = keras.distribution.DataParallel.__mro__[1]
+        if not isinstance(distribution, base):
             raise TypeError(
-                "On the JAX backend, distribution must be a keras.distribution.Distribution "
+                "On the JAX backend, distribution must be a Keras distribution "
                 f"(e.g. keras.distribution.DataParallel()); got {type(distribution).__name__}."
             )
     else:
@@ -102,6 +105,85 @@ def distribution_scope(distribution):
     if distribution is None:
         return contextlib.nullcontext()
     return distribution.scope()
+
+
+# ---- GPUs in the worker processes of a parallel search ----------------------
+_placed = False
+
+
+def worker_index() -> int | None:
+    """This process's index among a parallel search's workers, or None in a
+    process that no other Python process started (the user's own).
+
+    joblib's loky workers are named ``LokyProcess-<n>`` and a ``multiprocessing``
+    pool's ``...-<n>``; the trailing number, counted from 1, is the index.
+    Other workers (Dask's) take their process id.
+    """
+    import multiprocessing
+    import re
+
+    if multiprocessing.parent_process() is None:
+        return None
+    found = re.search(r"(\d+)$", multiprocessing.current_process().name)
+    return int(found.group(1)) - 1 if found else os.getpid()
+
+
+def place_worker(index=None, tf_config=None) -> str | None:
+    """Spread the workers of a parallel search over the visible GPUs (once per process).
+
+    Without this, TensorFlow puts every worker's network on the first GPU and
+    lets each process take all of its memory, so ``n_jobs`` workers run out
+    of memory together. A worker (see ``worker_index``) sees only GPU
+    ``index % n_gpus`` and lets its memory grow as needed; JAX workers get
+    the same default device and no preallocation; torch workers the same
+    current device. The user's own process, a machine without GPUs, or
+    ``SKMULTIHEAD_WORKER_GPUS=0`` in the environment leave everything as it
+    is. Returns the device chosen, if any.
+    """
+    global _placed
+    if _placed and index is None:
+        return None
+    _placed = True
+    if os.environ.get("SKMULTIHEAD_WORKER_GPUS", "1") == "0":
+        return None
+    index = worker_index() if index is None else index
+    if index is None:
+        return None
+    backend = name()
+    try:
+        if backend == TENSORFLOW:
+            if tf_config is None:
+                import tensorflow as tf
+
+                tf_config = tf.config
+            gpus = tf_config.list_physical_devices("GPU")
+            if not gpus:
+                return None
+            gpu = gpus[index % len(gpus)]
+            tf_config.set_visible_devices([gpu], "GPU")
+            tf_config.experimental.set_memory_growth(gpu, True)
+            return str(getattr(gpu, "name", gpu))
+        if backend == JAX:
+            os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+            import jax
+
+            gpus = [d for d in jax.devices() if d.platform == "gpu"]
+            if not gpus:
+                return None
+            gpu = gpus[index % len(gpus)]
+            jax.config.update("jax_default_device", gpu)
+            return str(gpu)
+        if backend == TORCH:
+            import torch
+
+            if not torch.cuda.is_available():
+                return None
+            device = index % torch.cuda.device_count()
+            torch.cuda.set_device(device)
+            return f"cuda:{device}"
+    except RuntimeError:  # the devices were set up already: they stay as they are
+        return None
+    return None
 
 
 # ---- random state -----------------------------------------------------------

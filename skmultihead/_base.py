@@ -306,6 +306,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         self._check_extra_params()
         check_threshold_param(self.threshold)
         _backend.check_distribution(self.distribution)
+        _backend.place_worker()
         before = {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("__")}
         snapshot = None
         try:
