@@ -23,7 +23,17 @@ class TrainingDivergedError(FloatingPointError):
 
 
 class StopOnNonFinite(keras.callbacks.Callback):
-    """Stops training at the first batch whose loss is NaN or infinite."""
+    """Stops training at the first batch whose loss is NaN or infinite.
+
+    ``async_safe``: where the backend allows it (JAX, torch), Keras runs this
+    check in a helper thread, as it does for its own callbacks, instead of
+    waiting for every batch's loss before starting the next batch. Training
+    then stops within a batch or two of the first bad one (the fit fails and
+    rolls back either way); every check of an epoch is done before that
+    epoch ends.
+    """
+
+    async_safe = True
 
     def __init__(self):
         super().__init__()
