@@ -261,3 +261,27 @@ def test_a_distribution_strategy_keeps_the_gradient_all_reduce(monkeypatch):
     assert calls and calls[0] == 4  # two Dense layers: kernels and biases
     # On one device the all-reduce is an identity: the same seed trains the same network.
     np.testing.assert_allclose(distributed.predict_proba(X), plain.predict_proba(X), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.backend("jax", "torch")
+def test_a_seeded_fit_does_not_import_tensorflow():
+    """Keras's set_random_seed imports TensorFlow whenever it is installed
+    (2 s, 460 MB); a seeded fit on JAX or torch seeds without it."""
+    code = textwrap.dedent(
+        """
+        import sys
+        import numpy as np
+        import skmultihead
+        from skmultihead import MultiLabelKerasClassifier
+        skmultihead.set_config(fit_cache=False)  # Keras's serialization imports it for the cache
+        X = np.random.RandomState(0).rand(64, 4).astype("float32")
+        Y = (X[:, :2] > 0.5).astype(int)
+        a = MultiLabelKerasClassifier(hidden_layer_sizes=(4,), epochs=2, random_state=0).fit(X, Y)
+        b = MultiLabelKerasClassifier(hidden_layer_sizes=(4,), epochs=2, random_state=0).fit(X, Y)
+        np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+        print("tensorflow imported:", "tensorflow" in sys.modules)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "tensorflow imported: False" in out.stdout

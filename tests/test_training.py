@@ -228,3 +228,42 @@ def test_nan_loss_stops_training_at_once():
     with pytest.raises(TrainingDivergedError):
         clf.fit(X * 1e38, yb)
     assert Batches.seen < 120 / 8  # stopped within the first epoch
+
+
+def test_partial_fit_trains_on_every_row_whatever_early_stopping_says(monkeypatch):
+    """Early stopping (and its held-out rows) is for fit; partial_fit trains
+    one epoch on all the rows it is given, as scikit-learn's MLP does."""
+    rows = []
+    real = keras.Model.fit
+
+    def record(self, x, *args, **kwargs):
+        rows.append((len(x), kwargs.get("validation_data") is not None))
+        return real(self, x, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", record)
+    X, _, y3, _ = learnable(200)
+    clf = MultiClassKerasClassifier(**FAST, early_stopping=True, validation_fraction=0.25)
+    clf.partial_fit(X, y3, classes=[0, 1, 2])
+    clf.partial_fit(X, y3)
+    assert rows == [(200, False), (200, False)]
+    assert "val_loss" not in clf.history_ and len(clf.history_["loss"]) == 2
+    clf.fit(X, y3)  # fit still holds a quarter out for early stopping
+    assert rows[-1] == (150, True) and "val_loss" in clf.history_
+
+
+def test_keras_compile_arguments_given_to_the_constructor_reach_compile():
+    X, _, _, Y = learnable()
+    est = MultiLabelKerasClassifier(**FAST, steps_per_execution=4, run_eagerly=False)
+    assert est.get_params()["steps_per_execution"] == 4
+    if keras.backend.backend() == "torch":  # Keras runs one step per call there, and says so
+        with pytest.raises(ValueError, match="steps_per_execution"):
+            est.fit(X, Y)
+        assert not hasattr(est, "model_")
+    else:
+        est.fit(X, Y)
+        assert est._network_.train_model.steps_per_execution == 4
+    from sklearn.base import clone
+
+    assert clone(est).get_params()["steps_per_execution"] == 4
+    with pytest.raises(TypeError, match="steps_per_execution"):
+        MultiLabelKerasClassifier(**FAST, steps_per_exec=4).fit(X, Y)
