@@ -95,7 +95,9 @@ class Fitting:
                 [
                     k
                     for k in self.est._extra_param_names()
-                    if not k.startswith(ROUTING_PREFIXES) and k not in KERAS_FIT_ARGS
+                    if not k.startswith(ROUTING_PREFIXES)
+                    and k not in KERAS_FIT_ARGS
+                    and k not in KERAS_COMPILE_ARGS
                 ],
                 lambda: self.compile_kwargs_for_model(spec),
             )
@@ -141,7 +143,7 @@ class Fitting:
             loss=losses[0] if single else losses,
             loss_weights=None if self.est.loss_weights is None else list(self.est.loss_weights),
             metrics=metrics[0] if single else metrics,
-            **{k: getattr(self.est, k) for k in KERAS_COMPILE_ARGS if k in vars(self.est)},
+            **self._compile_args(),
         )
 
     def _per_head(self, value, heads, what: str) -> list:
@@ -220,7 +222,12 @@ class Fitting:
             "loss": losses[0] if len(losses) == 1 else losses,
             "metrics": self._metric_specs(spec.heads)[0],
             "loss_weights": None if self.est.loss_weights is None else list(self.est.loss_weights),
+            **self._compile_args(),
         }
+
+    def _compile_args(self) -> dict:
+        """``steps_per_execution``, ``jit_compile``, ``run_eagerly`` given to the constructor."""
+        return {k: getattr(self.est, k) for k in KERAS_COMPILE_ARGS if k in vars(self.est)}
 
     def make_optimizer(self):
         kwargs = _routing.unflatten(self.est._routed("optimizer__"), "optimizer__")

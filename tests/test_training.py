@@ -267,3 +267,23 @@ def test_keras_compile_arguments_given_to_the_constructor_reach_compile():
     assert clone(est).get_params()["steps_per_execution"] == 4
     with pytest.raises(TypeError, match="steps_per_execution"):
         MultiLabelKerasClassifier(**FAST, steps_per_exec=4).fit(X, Y)
+
+
+def test_compile_arguments_reach_a_model_function_through_compile_kwargs():
+    """A model function that compiles its own model with scikeras's
+    ``compile_kwargs`` gets the constructor's compile arguments too, and they
+    are not passed as model arguments to one that takes ``**kwargs``."""
+    seen = {}
+
+    def build(meta, compile_kwargs, **kwargs):
+        seen.update(kwargs)
+        model = keras.Sequential(
+            [keras.Input((meta["n_features_in_"],)), keras.layers.Dense(3, activation="sigmoid")]
+        )
+        model.compile(**compile_kwargs)
+        return model
+
+    X, _, _, Y = learnable()
+    est = MultiLabelKerasClassifier(build, epochs=1, random_state=0, run_eagerly=True).fit(X, Y)
+    assert est._network_.train_model.run_eagerly is True
+    assert "run_eagerly" not in seen
