@@ -25,15 +25,10 @@ class TrainingDivergedError(FloatingPointError):
 class StopOnNonFinite(keras.callbacks.Callback):
     """Stops training at the first batch whose loss is NaN or infinite.
 
-    ``async_safe``: where the backend allows it (JAX, torch), Keras runs this
-    check in a helper thread, as it does for its own callbacks, instead of
-    waiting for every batch's loss before starting the next batch. Training
-    then stops within a batch or two of the first bad one (the fit fails and
-    rolls back either way); every check of an epoch is done before that
-    epoch ends.
+    Not ``async_safe``: on JAX, reading a batch's loss in Keras's helper
+    thread raced with the next step donating its buffers ("Buffer has been
+    deleted or donated"), so Keras waits for each batch's loss instead.
     """
-
-    async_safe = True
 
     def __init__(self):
         super().__init__()
