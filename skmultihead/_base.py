@@ -148,6 +148,15 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         named = set(self._get_param_names())
         return [k for k in vars(self) if k not in named and not k.startswith("_") and not k.endswith("_")]
 
+    def _model_function_extras(self) -> list:
+        """Extra constructor parameters meant for the model function: not
+        routed, and not an argument of ``keras.Model.fit`` or ``compile``."""
+        return [
+            k
+            for k in self._extra_param_names()
+            if not k.startswith(ROUTING_PREFIXES) and k not in KERAS_FIT_ARGS and k not in KERAS_COMPILE_ARGS
+        ]
+
     def get_params(self, deep=True):
         params = super().get_params(deep=deep)
         params.update({k: getattr(self, k) for k in self._extra_param_names()})
@@ -191,15 +200,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             sig = inspect.signature(fn)
             named = set(sig.parameters)
             takes_any = any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
-        unknown = [
-            k
-            for k in self._extra_param_names()
-            if not k.startswith(ROUTING_PREFIXES)
-            and k not in KERAS_FIT_ARGS
-            and k not in KERAS_COMPILE_ARGS
-            and k not in named
-            and not takes_any
-        ]
+        unknown = [k for k in self._model_function_extras() if k not in named and not takes_any]
         if unknown:
             raise TypeError(
                 f"{type(self).__name__} got an unexpected keyword argument {unknown[0]!r} "

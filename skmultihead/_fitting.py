@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from sklearn.model_selection import train_test_split
 
 from . import _backend, _data, _heads, _network, _routing
-from ._routing import KERAS_COMPILE_ARGS, KERAS_FIT_ARGS, ROUTING_PREFIXES
+from ._routing import KERAS_COMPILE_ARGS, KERAS_FIT_ARGS
 from ._targets import FORM_COLUMNS, MULTILABEL
 from ._training import (
     StopOnNonFinite,
@@ -92,13 +92,7 @@ class Fitting:
                 meta,
                 self.est._routed("model__"),
                 self.est.get_params(deep=False),
-                [
-                    k
-                    for k in self.est._extra_param_names()
-                    if not k.startswith(ROUTING_PREFIXES)
-                    and k not in KERAS_FIT_ARGS
-                    and k not in KERAS_COMPILE_ARGS
-                ],
+                self.est._model_function_extras(),
                 lambda: self.compile_kwargs_for_model(spec),
             )
         return _network.assemble(trunk, spec.heads, spec.task, tuple(X.shape[1:]), sparse)
