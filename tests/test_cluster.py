@@ -17,24 +17,45 @@ SMALL = dict(hidden_layer_sizes=(8,), epochs=3, learning_rate=0.01, random_state
 GRID = {"threshold": [0.3, 0.5, 0.7]}
 
 
-def _serial_scores(X, Y, y3):
-    search = GridSearchCV(MultiLabelKerasClassifier(**SMALL), GRID, cv=KFold(2), scoring="f1_micro").fit(X, Y)
-    cv = cross_val_score(MultiClassKerasClassifier(**SMALL), X, y3, cv=KFold(2))
-    return search.cv_results_["mean_test_score"], cv
+def _counting_trunk(log: str):
+    """A model function (pickled by value for the workers) that writes a line
+    to ``log`` each time a network is built: once per training, never for a
+    network read from the shared folder."""
+
+    def trunk(meta):
+        import keras
+
+        with open(log, "a") as f:
+            f.write("built\n")
+        return keras.Sequential(
+            [keras.Input((meta["n_features_in_"],)), keras.layers.Dense(8, activation="relu")]
+        )
+
+    return trunk
 
 
 def _search_on(backend_name, tmp_path):
     X, _, y3, Y = learnable(160)
-    est = MultiLabelKerasClassifier(**SMALL, memory=str(tmp_path))
+    log = tmp_path / "builds.log"
+    kw = {k: v for k, v in SMALL.items() if k != "hidden_layer_sizes"}
+    est = MultiLabelKerasClassifier(_counting_trunk(str(log)), **kw, memory=str(tmp_path / "shared"))
     with joblib.parallel_backend(backend_name):
         search = GridSearchCV(est, GRID, cv=KFold(2), scoring="f1_micro", n_jobs=-1).fit(X, Y)
         cv = cross_val_score(MultiClassKerasClassifier(**SMALL), X, y3, cv=KFold(2), n_jobs=-1)
-    networks = list((tmp_path / "skmultihead").glob("*.skmh"))
-    serial_search, serial_cv = _serial_scores(X, Y, y3)
-    np.testing.assert_allclose(search.cv_results_["mean_test_score"], serial_search, rtol=1e-6)
+    serial = GridSearchCV(
+        MultiLabelKerasClassifier(_counting_trunk(str(tmp_path / "serial.log")), **kw),
+        GRID,
+        cv=KFold(2),
+        scoring="f1_micro",
+    ).fit(X, Y)
+    serial_cv = cross_val_score(MultiClassKerasClassifier(**SMALL), X, y3, cv=KFold(2))
+    np.testing.assert_allclose(
+        search.cv_results_["mean_test_score"], serial.cv_results_["mean_test_score"], rtol=1e-6
+    )
     np.testing.assert_allclose(cv, serial_cv, rtol=1e-6)
-    # 3 thresholds x 2 folds trained 2 networks, plus the refit on all rows
-    assert len(networks) == 2 + 1
+    # 3 thresholds x 2 folds trained 2 networks across the workers, plus the refit on all rows
+    assert log.read_text().count("built") == 2 + 1
+    assert len(list((tmp_path / "shared" / "skmultihead").glob("*.skmh"))) == 2 + 1
     assert search.best_estimator_.predict(X).shape == Y.shape
 
 
