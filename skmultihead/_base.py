@@ -9,12 +9,14 @@ import os
 import joblib
 import keras
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_consistent_length, check_is_fitted
 
-from . import _backend, _cache, _data, _persist, _savefile
+from . import _backend, _cache, _data, _encoded, _persist, _savefile
 from ._fitting import Fitting, spec_outputs
+from ._network import Network
 from ._routing import KERAS_COMPILE_ARGS, KERAS_FIT_ARGS, ROUTING_PREFIXES
 from ._state import FittedState
 from ._targets import MULTILABEL, infer_targets
@@ -211,6 +213,37 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             )
 
     @property
+    def target_encoder(self):
+        """scikeras's hook for encoding y in a subclass; None here.
+
+        A subclass may return an unfitted scikit-learn transformer whose
+        ``transform(y)`` gives the targets the model trains on (an array, or a
+        list with one per output) and whose ``inverse_transform(outputs,
+        return_proba=False)`` turns the model's outputs back into predictions
+        or probabilities; ``get_metadata()``, if it has one, reaches ``meta``
+        and the fitted attributes. The task table, thresholds and built-in
+        heads then step aside: ``model=`` builds the outputs and ``loss=``
+        (or the model's own compile) trains them. Fitted, it is
+        ``target_encoder_``.
+        """
+        return None
+
+    @property
+    def feature_encoder(self):
+        """scikeras's hook for encoding X in a subclass; None here.
+
+        A subclass may return an unfitted scikit-learn transformer; it is
+        fitted on X at fit (``feature_encoder_``) and transforms X after
+        validation at fit and at predict. Its output must be an array.
+        """
+        return None
+
+    def _encodes_targets(self, keep: bool) -> bool:
+        if keep:
+            return hasattr(self, "target_encoder_")
+        return self.target_encoder is not None
+
+    @property
     def current_epoch(self) -> int:
         """Epochs trained so far (0 before fit), as in scikeras."""
         history = getattr(self, "history_", None) or {}
@@ -330,13 +363,6 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         X = _data.check_X(self, X, reset=not keep)
         check_consistent_length(X, y)
-        if keep:
-            spec = self._spec_
-        else:
-            spec = infer_targets(_with_classes(y, classes, self._estimator_kind), self._estimator_kind)
-        if not isinstance(self.threshold, str):
-            resolve_thresholds(self.threshold, spec.n_thresholds)
-        targets = spec.encode(y)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32, ensure_non_negative=True)
             if not np.any(sample_weight > 0):
@@ -344,6 +370,17 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
                     "All sample weights are zero (only zeros were passed in sample_weight); at least "
                     "one must be positive."
                 )
+        X = self._encode_features(X, fit=not keep)
+        if self._encodes_targets(keep):
+            _encoded.fit(self, X, y, sample_weight, epochs, keep, call, fit_kwargs)
+            return
+        if keep:
+            spec = self._spec_
+        else:
+            spec = infer_targets(_with_classes(y, classes, self._estimator_kind), self._estimator_kind)
+        if not isinstance(self.threshold, str):
+            resolve_thresholds(self.threshold, spec.n_thresholds)
+        targets = spec.encode(y)
         fitting = Fitting(self)
         weights, pos_weight = fitting.class_weights(spec, targets, sample_weight)
 
@@ -388,6 +425,24 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             self._set_learned(state)
             slot.store(state)
 
+    def _encode_features(self, X, fit: bool):
+        """X through a subclass's ``feature_encoder`` (fitted on a fresh fit)."""
+        if fit:
+            encoder = self.feature_encoder
+            if encoder is None:
+                return X
+            self.feature_encoder_ = encoder.fit(X)
+        encoder = getattr(self, "feature_encoder_", None)
+        if encoder is None:
+            return X
+        encoded = encoder.transform(X)
+        if not (isinstance(encoded, np.ndarray) or sp.issparse(encoded)):
+            raise TypeError(
+                f"{type(self).__name__}.feature_encoder must transform X into an array or a "
+                f"sparse matrix; it returned {type(encoded).__name__}."
+            )
+        return encoded
+
     def _set_learned(self, state: FittedState) -> None:
         """Everything a fit learned; the public attributes follow from it."""
         spec, network = state.spec, state.network
@@ -408,7 +463,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
     # ---- answers ----------------------------------------------------------
     def _outputs(self, X) -> list:
         check_is_fitted(self)
-        X = _data.check_X(self, X, reset=False)
+        X = self._encode_features(_data.check_X(self, X, reset=False), fit=False)
         return spec_outputs(
             self._network_, self._spec_, X, self._routed("predict__").get("batch_size", self.batch_size)
         )
@@ -526,6 +581,12 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         loaded estimator predicts with the saved network, and says what the
         parameter was if it is refit.
         """
+        if hasattr(self, "target_encoder_") or hasattr(self, "feature_encoder_"):
+            raise TypeError(
+                f"{type(self).__name__} encodes its data with a subclass's encoder, which is Python "
+                "code: a safe file cannot hold it. Save it with joblib.dump (a pickle, for "
+                "files you trust) instead."
+            )
         _persist.save_estimator(self, path)
 
     # ---- pickling ---------------------------------------------------------
@@ -534,7 +595,10 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
 
     def __getstate__(self):
         state = dict(super().__getstate__())
-        if "_network_" in state:
+        if "_network_" in state and isinstance(self._spec_, _encoded.EncodedTargets):
+            fitted = self._fitted_state()
+            state["_encoded_"] = (self._spec_, fitted.model_bytes(), self.history_)
+        elif "_network_" in state:
             fitted = self._fitted_state()
             state["_fitted_"] = (fitted.to_meta(), fitted.model_bytes())
         for key in self._LEARNED + self._DERIVED:
@@ -548,7 +612,13 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
     def __setstate__(self, state):
         state = dict(state)
         fitted = state.pop("_fitted_", None)
+        encoded = state.pop("_encoded_", None)
         super().__setstate__(state)
+        if encoded is not None:
+            spec, model_bytes, history = encoded
+            limits = _savefile.Limits(max_bytes=2**62, max_ratio=float("inf"))
+            model = _savefile.model_from_bytes(model_bytes, safe_mode=False, limits=limits)
+            _encoded.set_learned(self, spec, Network(model, model, None, False), history)
         if fitted is not None:
             # A pickle runs code on load anyway, so Keras's safe mode and the
             # size limits add nothing here; skmultihead.load keeps both.

@@ -40,6 +40,13 @@ AUTO_MIN_HOLDOUT = 100
 EARLY_STOPPING_AUTO_ROWS = 10_000
 
 
+def _leftover(item, default):
+    """``(spec, routed parameters left for it)`` from a built item."""
+    if isinstance(item, _routing.Leftover):
+        return (default if item.item is None else item.item), item.params
+    return (default if item is None else item), {}
+
+
 class Fitting:
     """The training steps of one estimator's fit; ``est`` holds the parameters."""
 
@@ -99,7 +106,7 @@ class Fitting:
 
     def compile(self, network: _network.Network, spec, pos_weight) -> None:
         heads = network.heads
-        specs, loss_kwargs = self._loss_specs(heads)
+        specs = self._loss_specs(heads)
         metric_specs = self._metric_specs(heads)
         if len(specs) != len(heads):
             raise ValueError(
@@ -111,7 +118,7 @@ class Fitting:
                 f"loss_weights has {len(self.est.loss_weights)} entries but the network has {len(heads)} heads."
             )
         losses, sparse_flags, metrics = [], [], []
-        for head, loss_spec, metric_spec in zip(heads, specs, metric_specs):
+        for head, (loss_spec, loss_kwargs), metric_spec in zip(heads, specs, metric_specs):
             if pos_weight is not None and head.kind == "multilabel":
                 if not (isinstance(loss_spec, str) and loss_spec == "auto"):
                     raise ValueError(
@@ -152,18 +159,23 @@ class Fitting:
             return list(value)
         return [value] * len(heads)
 
-    def _loss_specs(self, heads):
-        """Per-head loss specs and the loss__ arguments left for them (a loss
+    def _built_loss(self):
+        """``loss`` with its classes built from ``loss__`` parameters; every
+        other item as a :class:`_routing.Leftover` with the parameters for it."""
+        return _routing.build_keeping_leftovers(self.est.loss, self.est._routed("loss__"))
+
+    def _loss_specs(self, heads) -> list:
+        """Per head, the loss spec and the loss__ arguments left for it (a loss
         class takes its loss__ arguments when it is built)."""
-        loss_kwargs = self.est._routed("loss__")
-        built = _routing.build(self.est.loss, loss_kwargs)
-        if built is not self.est.loss:
-            loss_kwargs = {}
-        specs = self._per_head(built, heads, "loss")
-        return ["auto" if s is None else s for s in specs], loss_kwargs
+        return [_leftover(s, "auto") for s in self._per_head(self._built_loss(), heads, "loss")]
+
+    def _built_metrics(self):
+        """``metrics`` with its classes built from ``metrics__`` parameters; such
+        parameters for a name, an instance or a function are an error."""
+        return _routing.build(self.est.metrics, self.est._routed("metrics__"), strict="metrics")
 
     def _metric_specs(self, heads) -> list:
-        built = _routing.build(self.est.metrics, self.est._routed("metrics__"))
+        built = self._built_metrics()
         if built is None:
             return [None] * len(heads)
         return [None if m is None else _routing.as_list(m) for m in self._per_head(built, heads, "metrics")]
@@ -208,13 +220,36 @@ class Fitting:
     def compile_kwargs_for_model(self, spec) -> dict:
         """What scikeras hands a model function as ``compile_kwargs``: the
         optimizer, loss and metrics this estimator would compile with, for a
-        model that outputs probabilities."""
-        specs, loss_kwargs = self._loss_specs(spec.heads)
-        losses = [_heads.resolve_loss(ls, h, False, loss_kwargs)[0] for h, ls in zip(spec.heads, specs)]
+        model that outputs probabilities. A loss or metrics given as a list or
+        a dict by output name keep that shape (the model's outputs are not
+        known before it is built)."""
+        built = self._built_loss()
+        # no spec: y is encoded by a subclass's target_encoder, which has no heads
+        heads = [None] if spec is None else spec.heads
+        by_name = {h.name: h for h in heads if h is not None}
+
+        def head(i, key=None):
+            return by_name.get(key) or heads[min(i, len(heads) - 1)]
+
+        def one(each, h):
+            item, loss_kwargs = _leftover(each, "auto")
+            return _heads.loss_for_model(item, h, loss_kwargs)
+
+        if isinstance(built, dict):
+            loss = {k: one(v, head(i, k)) for i, (k, v) in enumerate(built.items())}
+        elif isinstance(built, (list, tuple)):
+            loss = [one(v, head(i)) for i, v in enumerate(built)]
+        elif len(heads) == 1:
+            loss = one(built, heads[0])
+        else:
+            loss = [one(built, h) for h in heads]
+        metrics = self._built_metrics()
+        if metrics is not None and not isinstance(metrics, (list, tuple, dict)):
+            metrics = [metrics]
         return {
             "optimizer": self.make_optimizer(),
-            "loss": losses[0] if len(losses) == 1 else losses,
-            "metrics": self._metric_specs(spec.heads)[0],
+            "loss": loss,
+            "metrics": metrics,
             "loss_weights": None if self.est.loss_weights is None else list(self.est.loss_weights),
             **self._compile_args(),
         }
@@ -233,7 +268,7 @@ class Fitting:
                 cls = type(keras.optimizers.get(opt))
             except ValueError as exc:
                 raise ValueError(
-                    f"Unknown optimizer {opt!r}; use a Keras optimizer name such as 'adam' or an optimizer object."
+                    f"Could not interpret optimizer {opt!r}; use a Keras optimizer name such as 'adam' or an optimizer object."
                 ) from exc
             return cls(**kwargs)
         if isinstance(opt, keras.optimizers.Optimizer):
@@ -450,6 +485,8 @@ def folds(n, k, spec, targets, seed):
 def spec_outputs(network, spec, X, batch_size) -> list:
     """Per-head probabilities in the layout of the task's heads."""
     outputs = _data.forward(network.proba_model, X, batch_size)
+    if spec.heads is None:  # targets encoded by the user: the encoder reads the outputs
+        return outputs
     # A binary task may run through a 2-unit softmax of a user's model.
     return [
         out[:, 1:2] if want.kind == "binary" and have.kind == "multiclass" else out

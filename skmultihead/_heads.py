@@ -90,6 +90,48 @@ def _loss_name(loss) -> str:
     return getattr(loss, "name", None) or getattr(loss, "__name__", None) or type(loss).__name__
 
 
+def _not_a_class(what: str, spec, kwargs) -> TypeError:
+    return TypeError(
+        f"{what}__ parameters {sorted(kwargs)} were given for {spec!r}, which does not "
+        "accept parameters because it's not a class. Pass the class (such as "
+        "keras.losses.BinaryCrossentropy) to have them applied, or drop them."
+    )
+
+
+def _named_loss(spec: str, loss_kwargs: dict):
+    """A Keras loss name: the Loss object it names, or its function."""
+    try:
+        loss = keras.losses.get(spec)
+    except ValueError as exc:
+        raise ValueError(
+            f"Could not interpret loss {spec!r}. Use 'auto', a Keras loss name such as "
+            "'binary_focal_crossentropy', or a keras.losses.Loss object."
+        ) from exc
+    if isinstance(loss, keras.losses.Loss):
+        return type(loss).from_config({**loss.get_config(), **loss_kwargs}) if loss_kwargs else loss
+    if loss_kwargs:
+        raise _not_a_class("loss", spec, loss_kwargs)
+    return loss
+
+
+def loss_for_model(spec, head: Head | None, loss_kwargs: dict):
+    """One loss as a model function receives it in ``compile_kwargs``: names
+    resolved for a network that outputs probabilities; a loss the user built is
+    passed as it is, as scikeras does. With no head (targets encoded by the
+    user), names resolve the way Keras resolves them and "auto" is None."""
+    if head is None and isinstance(spec, str) and spec == "auto":
+        return None  # no task to choose a loss for: the caller asks for one
+    if head is not None and isinstance(spec, str) and (spec == "auto" or spec in _CROSSENTROPIES):
+        return resolve_loss(spec, head, False, loss_kwargs)[0]
+    if isinstance(spec, str):
+        return _named_loss(spec, loss_kwargs)
+    if isinstance(spec, keras.losses.Loss) and loss_kwargs:
+        return type(spec).from_config({**spec.get_config(), **loss_kwargs})
+    if loss_kwargs:
+        raise _not_a_class("loss", spec, loss_kwargs)
+    return spec
+
+
 def resolve_loss(spec, head: Head, from_logits: bool, loss_kwargs: dict):
     """Return ``(loss, sparse_targets)`` for one head.
 
@@ -106,18 +148,7 @@ def resolve_loss(spec, head: Head, from_logits: bool, loss_kwargs: dict):
             loss = cls(from_logits=from_logits, **loss_kwargs)
             check_loss_fits_head(spec, head)
             return loss, cls is keras.losses.SparseCategoricalCrossentropy
-        try:
-            fn = keras.losses.get(spec)
-        except ValueError as exc:
-            raise ValueError(
-                f"Unknown loss {spec!r}. Use 'auto', a Keras loss name such as "
-                "'binary_focal_crossentropy', or a keras.losses.Loss object."
-            ) from exc
-        if loss_kwargs:
-            raise ValueError(
-                f"loss__ parameters {sorted(loss_kwargs)} cannot be passed to the loss function {spec!r}."
-            )
-        spec = fn
+        spec, loss_kwargs = _named_loss(spec, loss_kwargs), {}
     if isinstance(spec, keras.losses.Loss):
         config = spec.get_config()
         if "from_logits" in config:
@@ -127,8 +158,12 @@ def resolve_loss(spec, head: Head, from_logits: bool, loss_kwargs: dict):
             sparse = isinstance(spec, keras.losses.SparseCategoricalCrossentropy)
             check_loss_fits_head(type(spec).__name__, head)
             return loss, sparse
-        loss = type(spec).from_config({**config, **loss_kwargs})
+        # a loss without logits: used as it is (a copy rebuilt from its config
+        # would lose what its get_config leaves out)
+        loss = type(spec).from_config({**config, **loss_kwargs}) if loss_kwargs else spec
     elif callable(spec):
+        if loss_kwargs:
+            raise _not_a_class("loss", spec, loss_kwargs)
         loss = spec
     else:
         raise TypeError(

@@ -184,12 +184,15 @@ def check_complete_model(model: keras.Model, heads: list, task: str) -> list:
                 f"{head.units} units and binary cross-entropy (or return the trunk "
                 "only)."
             )
+        # the head takes the name of the model's output layer, which is what a
+        # loss or metrics dict by output name refers to
+        name = getattr(layer, "name", None) or head.name
         if head.kind == "binary":
             if act == "sigmoid" and units in (1, None):
-                checked.append(head)
+                checked.append(Head("binary", head.units, name))
                 continue
             if act == "softmax" and units == 2:
-                checked.append(Head("multiclass", 2, head.name))
+                checked.append(Head("multiclass", 2, name))
                 continue
             raise ValueError(
                 f"The model's {where} ends in {act!r} with {units} units. A binary "
@@ -200,7 +203,7 @@ def check_complete_model(model: keras.Model, heads: list, task: str) -> list:
                 f"The model's {where} has {units} units but y has {head.units} "
                 f"{'classes' if head.kind == 'multiclass' else 'labels'}."
             )
-        checked.append(head)
+        checked.append(Head(head.kind, head.units, name))
     return checked
 
 

@@ -42,8 +42,12 @@ def _own(params: dict) -> dict:
     return {k: v for k, v in params.items() if "__" not in k}
 
 
-def build(items, params: dict, shared: dict | None = None):
-    """``items`` with every class in it called with its routed ``params``."""
+def build(items, params: dict, shared: dict | None = None, strict: str | None = None):
+    """``items`` with every class in it called with its routed ``params``.
+
+    With ``strict`` (the parameter's name, for the message), parameters routed
+    to an item that is not a class are a ``TypeError``, as in scikeras: they
+    would otherwise be dropped without a word."""
     if inspect.isclass(items):
         kwargs = {**(shared or {}), **_own(params)}
         for name, value in list(kwargs.items()):
@@ -52,11 +56,49 @@ def build(items, params: dict, shared: dict | None = None):
         return items(*(v for _, v in positional), **{k: v for k, v in kwargs.items() if not k.isdigit()})
     if isinstance(items, (list, tuple)):
         common = _own(params)
-        return type(items)(build(item, _route(params, str(i)), common) for i, item in enumerate(items))
+        return type(items)(
+            build(item, _route(params, str(i)), common, strict) for i, item in enumerate(items)
+        )
     if isinstance(items, dict):
         common = _own(params)
-        return {key: build(item, _route(params, str(key)), common) for key, item in items.items()}
+        return {key: build(item, _route(params, str(key)), common, strict) for key, item in items.items()}
+    given = {**(shared or {}), **_own(params)}
+    if strict and given and items is not None:
+        raise TypeError(
+            f"{strict}__ parameters {sorted(given)} were given for {items!r}, which does not "
+            "accept parameters because it's not a class. Pass the class to have them "
+            "applied, or drop them."
+        )
     return items
+
+
+class Leftover:
+    """An item that is not a class, with the routed parameters meant for it
+    (a loss name takes its ``loss__`` parameters when it is resolved)."""
+
+    __slots__ = ("item", "params")
+
+    def __init__(self, item, params: dict):
+        self.item, self.params = item, params
+
+
+def build_keeping_leftovers(items, params: dict, shared: dict | None = None):
+    """As :func:`build`, but each item that is not a class comes back as a
+    :class:`Leftover` holding the parameters routed to it."""
+    if inspect.isclass(items):
+        return build(items, params, shared)
+    if isinstance(items, (list, tuple)):
+        common = _own(params)
+        return type(items)(
+            build_keeping_leftovers(item, _route(params, str(i)), common) for i, item in enumerate(items)
+        )
+    if isinstance(items, dict):
+        common = _own(params)
+        return {
+            key: build_keeping_leftovers(item, _route(params, str(key)), common)
+            for key, item in items.items()
+        }
+    return Leftover(items, {**(shared or {}), **_own(params)})
 
 
 def as_list(items) -> list:

@@ -127,6 +127,8 @@ def class_index(target: np.ndarray) -> np.ndarray:
 
 
 def fit_targets(network, targets: list) -> list:
+    if network.heads is None:  # encoded by the user's target_encoder: as they are
+        return list(targets)
     out = []
     for head, sparse, target in zip(network.heads, network.sparse_targets or [True] * len(targets), targets):
         if head.kind == "multiclass" and target.ndim == 2 and target.shape[1] == 1:

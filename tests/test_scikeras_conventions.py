@@ -256,3 +256,102 @@ def test_a_loss_class_is_built_with_its_routed_arguments():
     ).fit(X, Y)
     loss = est._network_.train_model.loss
     assert isinstance(loss, keras.losses.BinaryFocalCrossentropy) and loss.gamma == 3.0
+
+
+def _named_output(meta, compile_kwargs, name="out1"):
+    """A scikeras-style model function: named sigmoid output, compiled with compile_kwargs."""
+    inp = keras.Input((meta["n_features_in_"],))
+    hidden = keras.layers.Dense(4, activation="relu")(inp)
+    model = keras.Model(inp, keras.layers.Dense(1, activation="sigmoid", name=name)(hidden))
+    model.compile(**compile_kwargs)
+    return model
+
+
+def _metric_names(est):
+    return [m.name for m in est.model_.metrics[1].metrics]
+
+
+def test_loss_and_metrics_by_the_models_output_name_reach_compile_kwargs():
+    X, y = _X_y()
+    est = C(
+        model=_named_output,
+        epochs=1,
+        loss={"out1": keras.losses.BinaryCrossentropy},
+        loss__out1__label_smoothing=0.1,
+        metrics={"out1": [keras.metrics.BinaryAccuracy]},
+        metrics__out1__name="acc_out1",
+    ).fit(X, y)
+    assert est.model_.loss["out1"].label_smoothing == pytest.approx(0.1)
+    assert _metric_names(est) == ["acc_out1"]
+
+    # the estimator compiling the same model itself reads the dict the same way
+    def uncompiled(meta):
+        return _named_output(meta, {}, name="out1")
+
+    est = C(model=uncompiled, epochs=1, metrics={"out1": ["accuracy"]}, loss={"out1": "auto"}).fit(X, y)
+    assert "accuracy" in est.history_
+    with pytest.raises(ValueError, match=r"names outputs \['nope'\]; the outputs are \['out1'\]"):
+        C(model=uncompiled, epochs=1, metrics={"nope": ["accuracy"]}).fit(X, y)
+
+
+def test_a_loss_list_keeps_its_shape_and_each_item_its_routed_arguments():
+    X, y = _X_y()
+    est = C(model=_named_output, epochs=1, loss=["BinaryCrossentropy"], loss__0__label_smoothing=0.2).fit(X, y)
+    (loss,) = est.model_.loss
+    assert isinstance(loss, keras.losses.BinaryCrossentropy) and loss.label_smoothing == pytest.approx(0.2)
+
+
+def test_a_loss_class_name_takes_routed_arguments():
+    X, y = _X_y()
+    est = C(model=_named_output, epochs=1, loss="BinaryCrossentropy", loss__name="custom").fit(X, y)
+    assert isinstance(est.model_.loss, keras.losses.BinaryCrossentropy) and est.model_.loss.name == "custom"
+
+
+def test_routed_arguments_of_an_argument_are_built_recursively():
+    X, y = _X_y()
+
+    class Part:
+        def __init__(self, size=0):
+            self.size = size
+
+    class PartsLoss(keras.losses.Loss):
+        def __init__(self, parts=(), **kwargs):
+            super().__init__(**kwargs)
+            self.parts = parts
+
+        def call(self, y_true, y_pred):
+            return keras.losses.binary_crossentropy(y_true, y_pred)
+
+    est = C(
+        model=_named_output,
+        epochs=1,
+        loss=PartsLoss,
+        loss__parts=[Part, Part],
+        loss__parts__size=1,
+        loss__parts__0__size=2,
+    ).fit(X, y)
+    assert [p.size for p in est.model_.loss.parts] == [2, 1]
+
+
+@pytest.mark.parametrize("param", ["loss", "metrics"])
+def test_routed_arguments_for_something_that_is_not_a_class_are_a_type_error(param, monkeypatch):
+    X, y = _X_y()
+    trainings = count_trainings(monkeypatch)
+    given = {"loss": keras.losses.binary_crossentropy, "metrics": [keras.metrics.binary_accuracy]}[param]
+    est = C(model=_named_output, epochs=1, **{param: given, f"{param}__name": "x"})
+    with pytest.raises(TypeError, match="does not accept parameters because it's not a class"):
+        est.fit(X, y)
+    assert trainings == [] and not hasattr(est, "model_")
+
+
+@pytest.mark.parametrize(
+    "param, value, match",
+    [
+        ("optimizer", "sgf", "Could not interpret optimizer 'sgf'"),
+        ("loss", "binary_crossentropr", "Could not interpret loss"),
+    ],
+)
+def test_unknown_names_are_refused_in_keras_words(param, value, match):
+    X, y = _X_y()
+    with pytest.raises(ValueError, match=match):
+        C(model=_named_output, epochs=1, **{param: value}).fit(X, y)
