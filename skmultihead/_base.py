@@ -239,8 +239,9 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         return None
 
     def _encodes_targets(self, keep: bool) -> bool:
+        """Whether y goes through a subclass's ``target_encoder`` (see :mod:`._encoded`)."""
         if keep:
-            return hasattr(self, "target_encoder_")
+            return isinstance(self._spec_, _encoded.EncodedTargets)
         return self.target_encoder is not None
 
     @property
@@ -364,7 +365,13 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         X = _data.check_X(self, X, reset=not keep)
         check_consistent_length(X, y)
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32, ensure_non_negative=True)
+            given = None if np.isscalar(sample_weight) else np.asarray(sample_weight)
+            if given is not None and given.dtype.kind in "biuf" and given.size and not np.any(given != 0):
+                sample_weight = given  # all zero: said in the words below, before any other check
+            else:
+                sample_weight = _check_sample_weight(
+                    sample_weight, X, dtype=np.float32, ensure_non_negative=True
+                )
             if not np.any(sample_weight > 0):
                 raise ValueError(
                     "All sample weights are zero (only zeros were passed in sample_weight); at least "
@@ -453,6 +460,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         self._holdout_ = state.holdout
         self._tuned_ = {}
         self.model_ = network.proba_model
+        self.target_encoder_ = spec
         self.task_ = spec.task
         self.classes_ = spec.public_classes()
         self.n_outputs_ = spec.n_outputs
@@ -581,7 +589,9 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         loaded estimator predicts with the saved network, and says what the
         parameter was if it is refit.
         """
-        if hasattr(self, "target_encoder_") or hasattr(self, "feature_encoder_"):
+        if self.__sklearn_is_fitted__() and (
+            self._encodes_targets(True) or hasattr(self, "feature_encoder_")
+        ):
             raise TypeError(
                 f"{type(self).__name__} encodes its data with a subclass's encoder, which is Python "
                 "code: a safe file cannot hold it. Save it with joblib.dump (a pickle, for "
@@ -591,7 +601,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
 
     # ---- pickling ---------------------------------------------------------
     _LEARNED = ("_spec_", "_network_", "_pos_weight_", "history_", "_holdout_", "_tuned_")
-    _DERIVED = ("model_", "task_", "classes_", "n_outputs_")
+    _DERIVED = ("model_", "target_encoder_", "task_", "classes_", "n_outputs_")
 
     def __getstate__(self):
         state = dict(super().__getstate__())

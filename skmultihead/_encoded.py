@@ -146,6 +146,8 @@ def _build(est, fitting: Fitting, X, spec: EncodedTargets) -> Network:
         "X_dtype_": getattr(X, "dtype", None),
         "target_type_": spec.task,
         "y_dtype_": None if spec.y_dtype is None else np.dtype(spec.y_dtype),
+        "target_encoder_": spec.encoder,
+        "feature_encoder_": getattr(est, "feature_encoder_", None),
         **spec.metadata,
     }
     fn = est._model_function()

@@ -71,6 +71,8 @@ class Fitting:
             }[spec.task],
             "y_dtype_": np.dtype(spec.y_dtype),
             "y_ndim_": 1 if spec.form == "labels" else 2,
+            "target_encoder_": spec,
+            "feature_encoder_": getattr(self.est, "feature_encoder_", None),
         }
 
     def build_network(self, X, spec) -> _network.Network:
@@ -386,8 +388,8 @@ class Fitting:
                 X_val, y_val, w_val = (*fit_validation, None)[:3]
                 fit_validation = _backend.sparse_batches(X_val, y_val, w_val, size, False)
         network.train_model.fit(
-            x,
-            y,
+            x=x,
+            y=y,
             sample_weight=sample_weight,
             validation_data=fit_validation,
             epochs=epochs,

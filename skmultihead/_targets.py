@@ -348,6 +348,33 @@ class TargetSpec:
     def public_classes(self):
         return list(self.classes) if self.by_column else self.classes[0]
 
+    # ---- scikeras's target-encoder interface: ``target_encoder_`` ----------
+    def fit(self, y):
+        """Already fitted: the task was read from y by the estimator's fit."""
+        return self
+
+    def transform(self, y):
+        """y -> what the network trains on: one array, or a list with one per head."""
+        encoded = self.encode(y)
+        return encoded[0] if len(encoded) == 1 else encoded
+
+    def inverse_transform(self, outputs, return_proba: bool = False):
+        """Network probabilities (one array, or one per head) -> predictions
+        at threshold 0.5 (the estimator's ``predict`` uses ``thresholds_``),
+        or with ``return_proba`` probabilities in scikit-learn's layout."""
+        outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+        if return_proba:
+            return self.predict_proba(outputs)
+        return self.predict(outputs, np.full(self.n_thresholds, 0.5))
+
+    def get_metadata(self) -> dict:
+        return {
+            "classes_": self.public_classes(),
+            "n_classes_": self.n_classes,
+            "n_outputs_": self.n_outputs,
+            "n_outputs_expected_": self.n_outputs,
+        }
+
 
 # ---------------------------------------------------------------------------
 # Inference

@@ -162,7 +162,7 @@ CASES = [
         [0, 1, 0, 1],
         {"sample_weight": [0, 0, 0, 0]},
         ValueError,
-        "zero",
+        "only zeros were passed in sample_weight",  # scikeras's words
     ),
     (
         "sample_weight NaN",

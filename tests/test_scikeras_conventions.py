@@ -1,5 +1,8 @@
 """scikeras's conventions, so that its users switch by changing an import."""
 
+import os
+import pickle
+
 import keras
 import numpy as np
 import pytest
@@ -296,7 +299,9 @@ def test_loss_and_metrics_by_the_models_output_name_reach_compile_kwargs():
 
 def test_a_loss_list_keeps_its_shape_and_each_item_its_routed_arguments():
     X, y = _X_y()
-    est = C(model=_named_output, epochs=1, loss=["BinaryCrossentropy"], loss__0__label_smoothing=0.2).fit(X, y)
+    est = C(model=_named_output, epochs=1, loss=["BinaryCrossentropy"], loss__0__label_smoothing=0.2).fit(
+        X, y
+    )
     (loss,) = est.model_.loss
     assert isinstance(loss, keras.losses.BinaryCrossentropy) and loss.label_smoothing == pytest.approx(0.2)
 
@@ -355,3 +360,151 @@ def test_unknown_names_are_refused_in_keras_words(param, value, match):
     X, y = _X_y()
     with pytest.raises(ValueError, match=match):
         C(model=_named_output, epochs=1, **{param: value}).fit(X, y)
+
+
+class _SplitColumns:
+    """A scikeras-style target encoder: a 0/1 matrix -> one (n, 1) float target per column."""
+
+    def fit(self, y):
+        self.n_outputs_ = y.shape[1]
+        self.classes_ = [np.array([0, 1])] * y.shape[1]
+        return self
+
+    def get_metadata(self):
+        return {
+            "n_outputs_": self.n_outputs_,
+            "n_outputs_expected_": self.n_outputs_,
+            "classes_": self.classes_,
+        }
+
+    def transform(self, y):
+        return np.split(np.asarray(y, dtype="float32"), y.shape[1], axis=1)
+
+    def inverse_transform(self, y, return_proba=False):
+        stacked = np.column_stack(y)
+        return stacked if return_proba else (stacked >= 0.5).astype(int)
+
+
+class _PerColumnClassifier(C):
+    """scikeras's way of fitting a multi-label y: a subclass that encodes it."""
+
+    @property
+    def target_encoder(self):
+        return _SplitColumns()
+
+
+def _per_column_model(meta, compile_kwargs):
+    inp = keras.Input((meta["n_features_in_"],))
+    hidden = keras.layers.Dense(8, activation="relu")(inp)
+    outs = [
+        keras.layers.Dense(1, activation="sigmoid", name=f"out{i + 1}")(hidden)
+        for i in range(meta["n_outputs_"])
+    ]
+    model = keras.Model(inp, outs)
+    model.compile(**compile_kwargs)
+    return model
+
+
+def _two_columns(n=200):
+    X = np.random.RandomState(0).randn(n, 4).astype("float32")
+    return X, np.column_stack([X[:, 0] > 0, X[:, 1] > 0]).astype(int)
+
+
+def test_a_subclass_target_encoder_encodes_y_and_decodes_the_outputs():
+    X, Y = _two_columns()
+    # without the encoder, MultiClassKerasClassifier refuses a multi-label y
+    with pytest.raises(ValueError, match="MultiLabelKerasClassifier"):
+        C(model=_per_column_model, loss="binary_crossentropy", epochs=1).fit(X, Y)
+    seen = {}
+
+    def model(meta, compile_kwargs):
+        seen.update(meta)
+        return _per_column_model(meta, compile_kwargs)
+
+    est = _PerColumnClassifier(
+        model=model,
+        loss="binary_crossentropy",
+        metrics={"out1": ["binary_accuracy"], "out2": ["binary_accuracy"]},
+        epochs=40,
+        learning_rate=0.02,
+        random_state=0,
+    ).fit(X, Y)
+    assert seen["n_outputs_"] == 2 and isinstance(seen["target_encoder_"], _SplitColumns)
+    assert isinstance(est.target_encoder_, _SplitColumns) and est.n_outputs_expected_ == 2
+    assert len(est.model_.outputs) == 2
+    proba = est.predict_proba(X)
+    pred = est.predict(X)
+    assert proba.shape == (200, 2) and pred.shape == (200, 2) and pred.dtype.kind == "i"
+    np.testing.assert_array_equal(pred, (proba >= 0.5).astype(int))
+    assert (pred == Y).mean() > 0.85  # it learnt the two columns
+    assert est.score(X, Y) == pytest.approx(np.mean(np.all(pred == Y, axis=1)))
+    # pickled with its encoder; the safe file format refuses Python code
+    est.set_params(model=_per_column_model)  # a local function does not pickle
+    again = pickle.loads(pickle.dumps(est))
+    np.testing.assert_allclose(again.predict_proba(X), proba, rtol=1e-5)
+    assert isinstance(again.target_encoder_, _SplitColumns)
+    with pytest.raises(TypeError, match="joblib"):
+        est.save(os.devnull)
+    # partial_fit goes on with the same encoder and network
+    encoder = est.target_encoder_
+    est.partial_fit(X, Y)
+    assert est.target_encoder_ is encoder and len(est.history_["loss"]) == 41
+
+
+def test_a_target_encoder_needs_a_model_and_an_explicit_loss_before_training(monkeypatch):
+    X, Y = _two_columns(40)
+    trainings = count_trainings(monkeypatch)
+    with pytest.raises(ValueError, match="pass model="):
+        _PerColumnClassifier(epochs=1).fit(X, Y)
+
+    def uncompiled(meta):
+        return _per_column_model(meta, {"optimizer": "adam"})  # compiled without a loss
+
+    with pytest.raises(ValueError, match="give loss="):
+        _PerColumnClassifier(model=uncompiled, epochs=1).fit(X, Y)
+    with pytest.raises(ValueError, match="inverse_transform makes the decisions"):
+        _PerColumnClassifier(model=_per_column_model, loss="binary_crossentropy", threshold="auto").fit(X, Y)
+    assert trainings == []
+    # a model compiled without a loss is compiled with the estimator's
+    est = _PerColumnClassifier(model=uncompiled, loss="binary_crossentropy", epochs=1).fit(X, Y)
+    assert est.predict(X).shape == (40, 2)
+
+
+def test_the_built_in_target_encoder_is_public_and_kept_by_partial_fit():
+    X, y = _X_y()
+    y = np.where(y == 1, "yes", "no")
+    est = C(hidden_layer_sizes=(4,), epochs=2, random_state=0).fit(X, y)
+    encoder = est.target_encoder_
+    assert list(encoder.get_metadata()["classes_"]) == ["no", "yes"]
+    np.testing.assert_array_equal(encoder.transform(["no", "yes"]).ravel(), [0, 1])
+    outputs = est.model_.predict(X, verbose=0)
+    np.testing.assert_allclose(
+        encoder.inverse_transform(outputs, return_proba=True), est.predict_proba(X), rtol=1e-5
+    )
+    np.testing.assert_array_equal(encoder.inverse_transform(outputs), est.predict(X))
+    est.partial_fit(X, y)
+    assert est.target_encoder_ is encoder
+
+
+class _TwoInputs(C):
+    @property
+    def feature_encoder(self):
+        from sklearn.preprocessing import FunctionTransformer
+
+        return FunctionTransformer(lambda X: X * 10.0)
+
+
+def test_a_subclass_feature_encoder_transforms_X_at_fit_and_at_predict():
+    X, y = _X_y()
+    seen = []
+
+    def model(meta):
+        inp = keras.Input((meta["n_features_in_"],))
+        out = keras.layers.Lambda(lambda t: t)(inp)
+        seen.append(meta["feature_encoder_"])
+        return keras.Model(inp, keras.layers.Dense(2)(out))
+
+    est = _TwoInputs(model=model, epochs=1, random_state=0).fit(X, y)
+    assert seen[0] is est.feature_encoder_
+    plain = C(model=model, epochs=1, random_state=0).fit(X * 10.0, y)
+    np.testing.assert_allclose(est.predict_proba(X), plain.predict_proba(X * 10.0), rtol=1e-5)
