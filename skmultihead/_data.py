@@ -15,8 +15,14 @@ DIRECT_ROWS = 1024
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+def _user_model(estimator) -> bool:
+    return estimator.model is not None or getattr(estimator, "_keras_build_fn", None) is not None
+
+
 def check_X(estimator, X, reset: bool):
-    """Validate X the scikit-learn way; float32, CSR for sparse input.
+    """Validate X the scikit-learn way: float32 for the built-in network; for a
+    network of the user's, numbers as given (objects become float32); CSR for
+    sparse input.
 
     At predict, a plain 2-D float array of the fitted width, all finite, for an
     estimator fitted without feature names, is what ``validate_data`` would
@@ -34,14 +40,27 @@ def check_X(estimator, X, reset: bool):
         and not hasattr(estimator, "feature_names_in_")
         and np.isfinite(X).all()
     ):
-        return X.astype(np.float32, copy=False)
+        return X if _user_model(estimator) else X.astype(np.float32, copy=False)
+    user_model = _user_model(estimator)
+    if user_model and not sp.issparse(X):
+        # A network of the user's gets numbers as they are, as in scikeras:
+        # integer ids for an Embedding stay exact (float32 holds integers up to
+        # 2**24 only) and uint8 images stay a quarter of the size; Keras casts
+        # them to each Input's dtype. Text or object columns become float32.
+        given = getattr(X, "dtype", None)
+        checked = validate_data(
+            estimator, X, reset=reset, dtype="numeric", allow_nd=True, ensure_min_samples=1
+        )
+        if given is None or given.kind == "O" or checked.dtype.kind == "O":
+            checked = checked.astype(np.float32)
+        return checked
     return validate_data(
         estimator,
         X,
         reset=reset,
         accept_sparse="csr",
         dtype=np.float32,
-        allow_nd=estimator.model is not None,
+        allow_nd=user_model,
         ensure_min_samples=1,
     )
 

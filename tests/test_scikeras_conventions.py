@@ -508,3 +508,31 @@ def test_a_subclass_feature_encoder_transforms_X_at_fit_and_at_predict():
     assert seen[0] is est.feature_encoder_
     plain = C(model=model, epochs=1, random_state=0).fit(X * 10.0, y)
     np.testing.assert_allclose(est.predict_proba(X), plain.predict_proba(X * 10.0), rtol=1e-5)
+
+
+def test_a_user_network_gets_integer_X_as_given_and_the_built_in_one_float32(monkeypatch):
+    ids = np.array([[2**24 + 1, 3], [2**24 + 3, 5]] * 10, dtype=np.int64)  # not exact in float32
+    y = np.array([0, 1] * 10)
+    seen = []
+    real = keras.Model.fit
+
+    def recording(self, *args, **kwargs):
+        seen.append(kwargs["x"])
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", recording)
+
+    def embedding(meta):
+        inp = keras.Input((2,), dtype="int64")
+        return keras.Model(inp, keras.layers.Flatten()(keras.layers.Embedding(10, 2)(inp % 10)))
+
+    est = C(model=embedding, epochs=1).fit(ids, y)
+    assert seen[-1].dtype == np.int64 and np.array_equal(seen[-1], ids)
+    assert est.predict(ids).shape == (20,)
+    C(model=embedding, epochs=1).fit(ids.astype(object), y)
+    assert seen[-1].dtype == np.float32  # objects are converted, as in scikeras
+    est = C(model=embedding, epochs=1).fit(ids % 10 * 1.0, y)
+    est.partial_fit(ids % 10 * 1.0, y)  # float64 stays float64 after the first call too
+    assert seen[-1].dtype == np.float64
+    C(hidden_layer_sizes=(2,), epochs=1).fit(ids, y)
+    assert seen[-1].dtype == np.float32
