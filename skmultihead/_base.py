@@ -391,9 +391,14 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         fitting = Fitting(self)
         weights, pos_weight = fitting.class_weights(spec, targets, sample_weight)
 
-        # A continued fit starts from weights the key does not describe: never cached.
-        key = None if keep else _cache.key_for(self, X, y, sample_weight, (call, epochs, classes, fit_kwargs))
-        with _cache.slot(key, self.memory, X.shape[1], self.verbose) as slot:
+        # A continued fit, or X made by a subclass's feature_encoder (Python code
+        # the key cannot describe), is never cached.
+        key = (
+            None
+            if keep or hasattr(self, "feature_encoder_")
+            else _cache.key_for(self, X, y, sample_weight, (call, epochs, classes, fit_kwargs))
+        )
+        with _cache.slot(key, self.memory, self.n_features_in_, self.verbose) as slot:
             if slot.state is not None and _same_spec(slot.state.spec, spec):
                 self._set_learned(slot.state)
                 return
@@ -443,10 +448,23 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         if encoder is None:
             return X
         encoded = encoder.transform(X)
-        if not (isinstance(encoded, np.ndarray) or sp.issparse(encoded)):
+        parts = list(encoded.values()) if isinstance(encoded, dict) else encoded
+        if isinstance(parts, (list, tuple)):  # one array per input of the model
+            if not parts or not all(isinstance(p, np.ndarray) for p in parts):
+                raise TypeError(
+                    f"{type(self).__name__}.feature_encoder returned a {type(encoded).__name__}; "
+                    "for a model with several inputs it must hold one NumPy array per input."
+                )
+            if len({p.shape[0] for p in parts}) != 1:
+                raise ValueError(
+                    f"{type(self).__name__}.feature_encoder returned arrays of "
+                    f"{sorted({p.shape[0] for p in parts})} rows; every input needs one row per sample."
+                )
+        elif not (isinstance(encoded, np.ndarray) or sp.issparse(encoded)):
             raise TypeError(
-                f"{type(self).__name__}.feature_encoder must transform X into an array or a "
-                f"sparse matrix; it returned {type(encoded).__name__}."
+                f"{type(self).__name__}.feature_encoder must transform X into an array, a "
+                f"sparse matrix, or a list or dict of arrays (several inputs); it returned "
+                f"{type(encoded).__name__}."
             )
         return encoded
 

@@ -65,6 +65,34 @@ def check_X(estimator, X, reset: bool):
     )
 
 
+def n_rows(X) -> int:
+    """Rows of X: an array, or the list or dict of arrays a subclass's
+    ``feature_encoder`` makes for a model with several inputs."""
+    if isinstance(X, dict):
+        X = next(iter(X.values()))
+    elif isinstance(X, (list, tuple)):
+        X = X[0]
+    return X.shape[0]
+
+
+def take(X, rows):
+    """``X[rows]`` for an array, a list or a dict of arrays."""
+    if isinstance(X, dict):
+        return {k: v[rows] for k, v in X.items()}
+    if isinstance(X, (list, tuple)):
+        return [x[rows] for x in X]
+    return X[rows]
+
+
+def shape(X):
+    """X's shape, or the shapes of its arrays (several inputs)."""
+    if isinstance(X, dict):
+        return {k: tuple(v.shape) for k, v in X.items()}
+    if isinstance(X, (list, tuple)):
+        return [tuple(x.shape) for x in X]
+    return tuple(X.shape)
+
+
 def forward(model, X, batch_size: int) -> list:
     """Run ``model`` on X in batches; one NumPy array per output.
 
@@ -75,11 +103,11 @@ def forward(model, X, batch_size: int) -> list:
         X = sp.csr_matrix(X)
     densify = sp.issparse(X) and not expects_sparse
     fn = _backend.predictor(model)
-    n = X.shape[0]
+    n = n_rows(X)
     step = max(batch_size, 256) if densify or n > DIRECT_ROWS else n
     parts = []
     for start in range(0, n, step):
-        part = X[start : start + step]
+        part = take(X, slice(start, start + step))
         parts.append(fn(part.toarray() if densify else part))
     return parts[0] if len(parts) == 1 else [np.concatenate(p, axis=0) for p in zip(*parts)]
 

@@ -24,7 +24,7 @@ from sklearn.metrics import accuracy_score
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import type_of_target
 
-from . import _backend, _network
+from . import _backend, _data, _network
 from ._fitting import Fitting
 from ._network import Network
 from ._training import one, resolve_seed, seeded
@@ -106,15 +106,15 @@ def fit(est, X, y, sample_weight, epochs, keep, call, fit_kwargs):
         history = {}
         if epochs:
             validation = None
-            n = X.shape[0]
+            n = _data.n_rows(X)
             if call != "partial_fit" and fitting.early_stopping_on(n):
                 rng = np.random.RandomState(seed)
                 n_val = int(np.ceil(est.validation_fraction * n))
                 order = rng.permutation(n)
                 val_idx, train_idx = order[:n_val], order[n_val:]
-                validation = (X[val_idx], [t[val_idx] for t in targets], _rows(weights, val_idx))
+                validation = (_data.take(X, val_idx), [t[val_idx] for t in targets], _rows(weights, val_idx))
                 X, targets, weights = (
-                    X[train_idx],
+                    _data.take(X, train_idx),
                     [t[train_idx] for t in targets],
                     _rows(weights, train_idx),
                 )
@@ -142,7 +142,7 @@ def set_learned(est, spec: EncodedTargets, network: Network, history: dict) -> N
 def _build(est, fitting: Fitting, X, spec: EncodedTargets) -> Network:
     meta = {
         "n_features_in_": est.n_features_in_,
-        "X_shape_": tuple(getattr(X, "shape", ())),
+        "X_shape_": _data.shape(X),
         "X_dtype_": getattr(X, "dtype", None),
         "target_type_": spec.task,
         "y_dtype_": None if spec.y_dtype is None else np.dtype(spec.y_dtype),

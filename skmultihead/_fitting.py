@@ -56,8 +56,8 @@ class Fitting:
     def meta(self, X, spec) -> dict:
         return {
             "n_features_in_": self.est.n_features_in_,
-            "X_shape_": tuple(X.shape),
-            "X_dtype_": X.dtype,
+            "X_shape_": _data.shape(X),
+            "X_dtype_": getattr(X, "dtype", None),
             "classes_": spec.public_classes(),
             "n_classes_": spec.n_classes,
             "n_outputs_": spec.n_outputs,
@@ -104,7 +104,10 @@ class Fitting:
                 self.est._model_function_extras(),
                 lambda: self.compile_kwargs_for_model(spec),
             )
-        return _network.assemble(trunk, spec.heads, spec.task, tuple(X.shape[1:]), sparse)
+        several = isinstance(X, (list, tuple, dict))  # a feature_encoder's inputs
+        return _network.assemble(
+            trunk, spec.heads, spec.task, None if several else tuple(X.shape[1:]), sparse
+        )
 
     def compile(self, network: _network.Network, spec, pos_weight) -> None:
         heads = network.heads
@@ -325,19 +328,19 @@ class Fitting:
         """
         if epochs == 0:  # initialize(): built and compiled, not trained
             return {}, None
-        n = X.shape[0]
+        n = _data.n_rows(X)
         early = stop_early and self.early_stopping_on(n)
         n_val = int(np.ceil(self.est.validation_fraction * n))
         tune = self.est.threshold == "auto" and spec.n_thresholds > 0 and n_val >= AUTO_MIN_HOLDOUT
         if not (early or tune):
             return self.run(network, X, targets, weights, epochs, None, fit_kwargs), None
         train_idx, val_idx = self.split(n, spec, targets, seed)
-        X_val = X[val_idx]
+        X_val = _data.take(X, val_idx)
         y_val = [t[val_idx] for t in targets]
         w_val = None if weights is None else [w[val_idx] for w in weights]
         history = self.run(
             network,
-            X[train_idx],
+            _data.take(X, train_idx),
             [t[train_idx] for t in targets],
             None if weights is None else [w[train_idx] for w in weights],
             epochs,
@@ -413,7 +416,7 @@ class Fitting:
         Each fold trains through the same path as fit (NaN guard, callbacks,
         fit__ arguments); folds are stratified (iteratively for multi-label y).
         """
-        n = X.shape[0]
+        n = _data.n_rows(X)
         if n < 3:
             raise ValueError(f"threshold='auto' needs at least 3 samples to tune on; got {n}.")
         proba = np.zeros((n, spec.n_thresholds))
@@ -422,13 +425,15 @@ class Fitting:
             self.compile(net, spec, pos_weight)
             self.run(
                 net,
-                X[train_idx],
+                _data.take(X, train_idx),
                 [t[train_idx] for t in targets],
                 None if weights is None else [w[train_idx] for w in weights],
                 epochs,
                 None,
             )
-            proba[test_idx] = thresholded(spec, spec_outputs(net, spec, X[test_idx], self.est.batch_size))
+            proba[test_idx] = thresholded(
+                spec, spec_outputs(net, spec, _data.take(X, test_idx), self.est.batch_size)
+            )
         return thresholded(spec, targets), proba, None if weights is None else weights[0]
 
     def split(self, n, spec, targets, seed):

@@ -536,3 +536,41 @@ def test_a_user_network_gets_integer_X_as_given_and_the_built_in_one_float32(mon
     assert seen[-1].dtype == np.float64
     C(hidden_layer_sizes=(2,), epochs=1).fit(ids, y)
     assert seen[-1].dtype == np.float32
+
+
+class _SplitInputs(C):
+    @property
+    def feature_encoder(self):
+        from sklearn.preprocessing import FunctionTransformer
+
+        return FunctionTransformer(lambda X: [X[:, :1], X[:, 1:]])
+
+
+def test_a_feature_encoder_may_feed_a_model_with_several_inputs():
+    X, y = _X_y(120)
+    shapes = []
+
+    def two_inputs(meta):
+        shapes.append(meta["X_shape_"])
+        a, b = keras.Input((1,)), keras.Input((3,))
+        joined = keras.layers.Concatenate()([keras.layers.Dense(4)(a), keras.layers.Dense(4)(b)])
+        return keras.Model([a, b], keras.layers.Dense(2, activation="softmax")(joined))
+
+    # early stopping, and threshold tuning out of fold, take the inputs' rows together
+    _SplitInputs(model=two_inputs, epochs=3, early_stopping=True, random_state=0).fit(X, y)
+    est = _SplitInputs(model=two_inputs, epochs=3, early_stopping=False, threshold="auto", random_state=0)
+    est.fit(X, y)
+    # one network per fit, and three out-of-fold ones for the thresholds
+    assert shapes == [[(120, 1), (120, 3)]] * 5
+    assert est.predict_proba(X).shape == (120, 2) and set(est.predict(X)) <= {0, 1}
+    assert 0 <= est.score(X, y) <= 1
+
+    class Ragged(C):
+        @property
+        def feature_encoder(self):
+            from sklearn.preprocessing import FunctionTransformer
+
+            return FunctionTransformer(lambda X: [X[:, :1], X[:-1, 1:]])
+
+    with pytest.raises(ValueError, match="one row per sample"):
+        Ragged(model=two_inputs, epochs=1).fit(X, y)
