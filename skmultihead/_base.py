@@ -9,7 +9,6 @@ import os
 import joblib
 import keras
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_consistent_length, check_is_fitted
@@ -22,6 +21,7 @@ from ._state import FittedState
 from ._targets import MULTILABEL, infer_targets
 from ._thresholds import OBJECTIVES, check_threshold_param, resolve_thresholds, tune_thresholds
 from ._training import (
+    continued_history,
     resolve_seed,
     restore_weights,
     seeded,
@@ -234,7 +234,8 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
 
         A subclass may return an unfitted scikit-learn transformer; it is
         fitted on X at fit (``feature_encoder_``) and transforms X after
-        validation at fit and at predict. Its output must be an array.
+        validation at fit and at predict, into an array, a sparse matrix, or a
+        list or dict of arrays for a model with several inputs.
         """
         return None
 
@@ -428,11 +429,8 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
                 if holdout is None and self.threshold == "auto" and not keep and spec.n_thresholds and epochs:
                     holdout = fitting.out_of_fold_holdout(X, spec, targets, weights, pos_weight, epochs, seed)
 
-            if keep and hasattr(self, "history_"):
-                merged = {k: list(v) for k, v in self.history_.items()}
-                for k, v in history.items():
-                    merged.setdefault(k, []).extend(v)
-                history = merged
+            if keep:
+                history = continued_history(self, history)
             state = FittedState(spec, network, pos_weight, history, holdout)
             self._set_learned(state)
             slot.store(state)
@@ -447,26 +445,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         encoder = getattr(self, "feature_encoder_", None)
         if encoder is None:
             return X
-        encoded = encoder.transform(X)
-        parts = list(encoded.values()) if isinstance(encoded, dict) else encoded
-        if isinstance(parts, (list, tuple)):  # one array per input of the model
-            if not parts or not all(isinstance(p, np.ndarray) for p in parts):
-                raise TypeError(
-                    f"{type(self).__name__}.feature_encoder returned a {type(encoded).__name__}; "
-                    "for a model with several inputs it must hold one NumPy array per input."
-                )
-            if len({p.shape[0] for p in parts}) != 1:
-                raise ValueError(
-                    f"{type(self).__name__}.feature_encoder returned arrays of "
-                    f"{sorted({p.shape[0] for p in parts})} rows; every input needs one row per sample."
-                )
-        elif not (isinstance(encoded, np.ndarray) or sp.issparse(encoded)):
-            raise TypeError(
-                f"{type(self).__name__}.feature_encoder must transform X into an array, a "
-                f"sparse matrix, or a list or dict of arrays (several inputs); it returned "
-                f"{type(encoded).__name__}."
-            )
-        return encoded
+        return _data.check_encoded(encoder.transform(X), f"{type(self).__name__}.feature_encoder")
 
     def _set_learned(self, state: FittedState) -> None:
         """Everything a fit learned; the public attributes follow from it."""
@@ -642,15 +621,14 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         fitted = state.pop("_fitted_", None)
         encoded = state.pop("_encoded_", None)
         super().__setstate__(state)
+        # A pickle runs code on load anyway, so Keras's safe mode and the size
+        # limits add nothing here; skmultihead.load keeps both.
+        limits = _savefile.Limits(max_bytes=2**62, max_ratio=float("inf"))
         if encoded is not None:
             spec, model_bytes, history = encoded
-            limits = _savefile.Limits(max_bytes=2**62, max_ratio=float("inf"))
             model = _savefile.model_from_bytes(model_bytes, safe_mode=False, limits=limits)
             _encoded.set_learned(self, spec, Network(model, model, None, False), history)
         if fitted is not None:
-            # A pickle runs code on load anyway, so Keras's safe mode and the
-            # size limits add nothing here; skmultihead.load keeps both.
-            limits = _savefile.Limits(max_bytes=2**62, max_ratio=float("inf"))
             meta, model_bytes = fitted
             self._set_learned(FittedState.from_meta(meta, model_bytes, safe_mode=False, limits=limits))
 

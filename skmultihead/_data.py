@@ -65,6 +65,29 @@ def check_X(estimator, X, reset: bool):
     )
 
 
+def check_encoded(X, where: str):
+    """What a subclass's ``feature_encoder`` made of X, checked: an array, a
+    sparse matrix, or a list or dict of arrays with as many rows each."""
+    parts = list(X.values()) if isinstance(X, dict) else X
+    if isinstance(parts, (list, tuple)):  # one array per input of the model
+        if not parts or not all(isinstance(p, np.ndarray) for p in parts):
+            raise TypeError(
+                f"{where} returned a {type(X).__name__}; for a model with several inputs "
+                "it must hold one NumPy array per input."
+            )
+        if len({p.shape[0] for p in parts}) != 1:
+            raise ValueError(
+                f"{where} returned arrays of {sorted({p.shape[0] for p in parts})} rows; every "
+                "input needs one row per sample."
+            )
+    elif not (isinstance(X, np.ndarray) or sp.issparse(X)):
+        raise TypeError(
+            f"{where} must transform X into an array, a sparse matrix, or a list or dict of "
+            f"arrays (several inputs); it returned {type(X).__name__}."
+        )
+    return X
+
+
 def n_rows(X) -> int:
     """Rows of X: an array, or the list or dict of arrays a subclass's
     ``feature_encoder`` makes for a model with several inputs."""

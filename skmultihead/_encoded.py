@@ -27,7 +27,7 @@ from sklearn.utils.multiclass import type_of_target
 from . import _backend, _data, _network
 from ._fitting import Fitting
 from ._network import Network
-from ._training import one, resolve_seed, seeded
+from ._training import continued_history, one, resolve_seed, seeded
 
 
 class EncodedTargets:
@@ -119,11 +119,8 @@ def fit(est, X, y, sample_weight, epochs, keep, call, fit_kwargs):
                     _rows(weights, train_idx),
                 )
             history = fitting.run(network, X, targets, weights, epochs, validation, fit_kwargs)
-    if keep and hasattr(est, "history_"):
-        merged = {k: list(v) for k, v in est.history_.items()}
-        for k, v in history.items():
-            merged.setdefault(k, []).extend(v)
-        history = merged
+    if keep:
+        history = continued_history(est, history)
     set_learned(est, spec, network, history)
 
 

@@ -112,6 +112,14 @@ def seeded(seed: int | None):
         _backend.set_rng_state(backend_state)
 
 
+def continued_history(est, history: dict) -> dict:
+    """The estimator's ``history_`` with a continued fit's epochs appended."""
+    merged = {k: list(v) for k, v in getattr(est, "history_", {}).items()}
+    for k, v in history.items():
+        merged.setdefault(k, []).extend(v)
+    return merged
+
+
 def one(items):
     if items is None:
         return None
