@@ -14,7 +14,8 @@ the fit would have trained exactly that network. The key covers
   read, Keras objects by config (and weights), the estimator's class by its
   code when it is not skmultihead's own;
 - X, y and sample_weight, by content;
-- the versions of skmultihead, Keras, its backend, NumPy and scikit-learn,
+- the versions of skmultihead (and a hash of its source), Keras, its
+  backend, NumPy and scikit-learn,
   Keras's global float type and dtype policy, and an active distribution
   strategy.
 
@@ -40,11 +41,14 @@ Where entries live:
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import os
 import stat
 import threading
 import warnings
 from collections import OrderedDict
+from pathlib import Path
 
 import joblib
 
@@ -119,6 +123,17 @@ def _evict_memory() -> None:
         _memory.popitem(last=False)
 
 
+@functools.lru_cache(maxsize=1)
+def _source_digest() -> str:
+    """A hash of this package's source: a change to how fits train (between
+    two releases, or in a working copy) never serves an entry it made before."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def _environment() -> tuple:
     import keras
     import numpy
@@ -128,6 +143,7 @@ def _environment() -> tuple:
 
     env = [
         __version__,
+        _source_digest(),
         keras.__version__,
         numpy.__version__,
         sklearn.__version__,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from ._fitting import stopping_monitor
 from ._thresholds import PER_LABEL, _f1, _values
 
 
@@ -190,7 +191,9 @@ class TrainingCurvesDisplay:
     metrics_ : list of str
         One panel per name (``"loss"`` first); ``val_<name>`` is drawn beside it.
     best_epoch_ : int or None
-        The epoch whose weights were kept (lowest ``val_loss``), 0-based.
+        The epoch whose weights were kept, 0-based: that of the lowest
+        ``val_loss``, or of the highest ``val_f1_micro`` where early stopping
+        watched it (multi-label 0/1 targets).
     figure_, axes_ : matplotlib Figure and array of Axes, after ``plot``.
 
     Examples
@@ -223,9 +226,11 @@ class TrainingCurvesDisplay:
         check_is_fitted(estimator)
         history = estimator.history_
         best = None
-        if history.get("val_loss") and estimator.early_stopping is not False:
-            # early stopping restored the weights of the epoch of lowest validation loss
-            best = int(np.argmin(history["val_loss"]))
+        monitor, mode = stopping_monitor(estimator._spec_)
+        if history.get(monitor) and estimator.early_stopping is not False:
+            # early stopping restored the weights of the epoch of its best score
+            pick = np.argmax if mode == "max" else np.argmin
+            best = int(pick(history[monitor]))
         return cls(history, metrics, best).plot(ax=ax, n_cols=n_cols)
 
     def plot(self, ax=None, *, n_cols=3):

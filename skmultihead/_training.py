@@ -45,6 +45,23 @@ class StopOnNonFinite(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class ValidationScore(keras.callbacks.Callback):
+    """Logs ``name``: ``score()`` (a validation score) at the end of each epoch.
+
+    Placed before the callbacks that read the logs (``History``, early
+    stopping), so they see it as Keras's own ``val_*`` entries.
+    """
+
+    def __init__(self, name: str, score):
+        super().__init__()
+        self.name = name
+        self.score = score
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs[self.name] = float(self.score())
+
+
 def resolve_seed(random_state) -> int | None:
     """The one seed of a fit: it seeds Keras and every split and fold.
 

@@ -95,7 +95,9 @@ def test_early_stopping_auto_depends_on_the_number_of_rows():
     small = MultiLabelKerasClassifier(**fast).fit(X[:-1], Y[:-1])
     large = MultiLabelKerasClassifier(**fast).fit(X, Y)
     assert MultiLabelKerasClassifier().early_stopping == "auto"
+    assert EARLY_STOPPING_AUTO_ROWS == 1_000
     assert "val_loss" not in small.history_ and "val_loss" in large.history_
+    assert "val_f1_micro" not in small.history_ and "val_f1_micro" in large.history_
     off = MultiLabelKerasClassifier(**fast, early_stopping=False).fit(X, Y)
     assert "val_loss" not in off.history_
 

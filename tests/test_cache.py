@@ -61,6 +61,20 @@ def test_identical_fits_share_one_training(trainings):
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
 
 
+def test_a_change_to_the_package_source_retrains(trainings, tmp_path, monkeypatch):
+    # a memory= folder outlives the code that filled it: an entry made by other
+    # code of the same version (a working copy, a patched install) is not served
+    X, y = _binary()
+    C(**FAST, memory=str(tmp_path)).fit(X, y)
+    skmultihead.clear_cache()
+    C(**FAST, memory=str(tmp_path)).fit(X, y)
+    assert len(trainings) == 1
+    skmultihead.clear_cache()
+    monkeypatch.setattr(_cache, "_source_digest", lambda: "other source")
+    C(**FAST, memory=str(tmp_path)).fit(X, y)
+    assert len(trainings) == 2
+
+
 def _cell(source: str, namespace: dict) -> None:
     """Run source as a notebook cell does: into one shared namespace."""
     exec(textwrap.dedent(source), namespace)

@@ -97,6 +97,23 @@ def test_training_curves_show_history_and_the_kept_epoch():
     assert kept.get_xdata()[0] == best + 1
 
 
+def test_training_curves_mark_the_epoch_of_best_micro_f1_on_multilabel():
+    X = make_X(300, 4)
+    Y = (X[:, :3] + np.random.RandomState(1).randn(300, 3) > 0).astype(int)
+    est = MultiLabelKerasClassifier(
+        hidden_layer_sizes=(64,),
+        epochs=40,
+        learning_rate=0.05,
+        early_stopping=True,
+        n_iter_no_change=3,
+        random_state=0,
+    ).fit(X, Y)
+    display = TrainingCurvesDisplay.from_estimator(est)
+    best = int(np.argmax(est.history_["val_f1_micro"]))
+    assert display.best_epoch_ == best
+    assert best != int(np.argmin(est.history_["val_loss"]))  # the two rules differ here
+
+
 def test_training_curves_without_validation_and_with_chosen_metrics():
     X = make_X(100, 4)
     est = MultiLabelKerasClassifier(**FAST).fit(X, (X[:, :3] > 0).astype(int))

@@ -68,6 +68,72 @@ def test_early_stopping_holds_out_data_and_restores_best_weights():
     assert loss == pytest.approx(val[best], rel=1e-3)
 
 
+def _noisy_labels(n=300, seed=0):
+    X, _, _, Y = learnable(n, seed)
+    flip = np.random.RandomState(seed).rand(*Y.shape) < 0.25
+    return X, np.where(flip, 1 - Y, Y)  # noisy labels: a big network overfits them
+
+
+def test_multilabel_early_stopping_keeps_the_epoch_of_best_validation_micro_f1():
+    from sklearn.metrics import f1_score
+
+    X, Y = _noisy_labels()
+    clf = MultiLabelKerasClassifier(
+        hidden_layer_sizes=(128,),
+        dropout=0,
+        epochs=200,
+        learning_rate=0.05,
+        early_stopping=True,
+        validation_fraction=0.2,
+        n_iter_no_change=3,
+        random_state=0,
+    ).fit(X, Y)
+    scores = clf.history_["val_f1_micro"]
+    best = int(np.argmax(scores))
+    # it stopped n_iter_no_change epochs after the best micro-F1, not after the best loss
+    assert len(scores) == best + 1 + 3 < 200
+    _, val_idx = Fitting(clf).split(len(X), clf._spec_, [Y.astype("float32")], 0)
+    assert len(val_idx) == 60
+    kept = f1_score(Y[val_idx], clf.predict(X[val_idx]), average="micro")
+    assert kept == pytest.approx(scores[best])
+    assert kept == pytest.approx(max(scores))
+
+
+def test_early_stopping_on_micro_f1_does_not_depend_on_the_threshold():
+    # thresholds stay a post-fit choice: the epoch kept is chosen at 0.5
+    X, Y = _noisy_labels(200)
+    kw = dict(hidden_layer_sizes=(32,), epochs=30, early_stopping=True, n_iter_no_change=2, random_state=0)
+    low = MultiLabelKerasClassifier(**kw, threshold=0.2).fit(X, Y)
+    high = MultiLabelKerasClassifier(**kw, threshold=0.8).fit(X, Y)
+    assert low.history_ == high.history_
+    np.testing.assert_allclose(low.predict_proba(X), high.predict_proba(X))
+
+
+@pytest.mark.parametrize(
+    "make_y",
+    [
+        lambda Y: np.clip(Y * 0.8 + 0.1, 0, 1),  # soft labels
+        lambda Y: Y[:, 0],  # one label per row: MultiClassKerasClassifier's case
+    ],
+    ids=["soft", "binary"],
+)
+def test_other_targets_stop_early_on_the_validation_loss(make_y):
+    X, Y = _noisy_labels()
+    y = make_y(Y)
+    cls = MultiClassKerasClassifier if y.ndim == 1 else MultiLabelKerasClassifier
+    clf = cls(
+        hidden_layer_sizes=(128,),
+        dropout=0,
+        epochs=200,
+        learning_rate=0.05,
+        early_stopping=True,
+        n_iter_no_change=3,
+        random_state=0,
+    ).fit(X, y)
+    val = clf.history_["val_loss"]
+    assert len(val) == int(np.argmin(val)) + 1 + 3 < 200
+
+
 def test_sample_weight_changes_the_fit():
     X, yb, _, _ = learnable()
     w = np.where(yb == 1, 5.0, 1.0)
