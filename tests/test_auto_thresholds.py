@@ -56,6 +56,24 @@ def test_a_label_with_few_held_out_positives_keeps_the_shared_threshold_nearly()
         assert abs(t[2] - np.mean(shared)) < 0.5
 
 
+def test_micro_f1_moves_a_label_from_the_shared_threshold_by_its_evidence_only():
+    # label 2 has 20 held-out positives that all score 0.3-0.4: its own optimum
+    # is far below the shared threshold, but 20 positives move it a sixth of the way
+    rng = np.random.RandomState(0)
+    n = 400
+    y = np.column_stack([rng.rand(n) < 0.4, rng.rand(n) < 0.4, np.zeros(n)]).astype(int)
+    y[:20, 2] = 1
+    proba = np.clip(0.45 * y + 0.5 * rng.rand(n, 3), 0, 1)
+    proba[:, 2] = 0.3 * rng.rand(n)
+    proba[:20, 2] = 0.3 + 0.1 * rng.rand(20)
+    t = tune_thresholds(y, proba, "f1_micro")
+    shared = t[0]
+    assert t[2] < shared  # it moved towards its own optimum...
+    own = 0.3  # ...which lies at the lowest positive score
+    assert (shared - t[2]) <= (shared - own) * 20 / (20 + 100) + 1e-9
+    assert _micro(y, proba, t) >= _micro(y, proba, np.full(3, shared)) - 1e-12
+
+
 def test_weak_labels_fall_back_to_predicting_only_their_surest_rows():
     rng = np.random.RandomState(1)
     n = 300

@@ -26,7 +26,7 @@ rng = np.random.RandomState(0)
 X = rng.randn(128, 5).astype("float32")
 y = np.digitize(X[:, 1], [-0.4, 0.4])
 Y = (X[:, :3] > 0).astype(int)
-kw = dict(hidden_layer_sizes=(8,), epochs=3, batch_size=32, random_state=0, early_stopping=False)
+kw = dict(hidden_layer_sizes=(8,), dropout=0.0, epochs=3, batch_size=32, random_state=0, early_stopping=False)
 for cls, target in ((MultiClassKerasClassifier, y), (MultiLabelKerasClassifier, Y)):
     single = cls(**kw).fit(X, target)
     spread = cls(**kw, distribution=make_distribution()).fit(X, target)

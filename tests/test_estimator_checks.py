@@ -4,7 +4,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skmultihead import MultiClassKerasClassifier, MultiLabelKerasClassifier
 
-SMALL = dict(hidden_layer_sizes=(16,), epochs=30, learning_rate=0.01, batch_size=16)
+SMALL = dict(hidden_layer_sizes=(16,), dropout=0.0, epochs=30, learning_rate=0.01, batch_size=16)
 
 _MINIBATCH = (
     "Mini-batch gradient descent: a row weighted 2 and the same row repeated "
