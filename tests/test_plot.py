@@ -75,17 +75,20 @@ def test_threshold_display_needs_held_out_predictions():
         ThresholdDisplay.from_estimator(est)
 
 
+STOPPING = dict(
+    hidden_layer_sizes=(64,),
+    epochs=40,
+    learning_rate=0.05,
+    early_stopping=True,
+    n_iter_no_change=3,
+    random_state=0,
+)
+
+
 def test_training_curves_show_history_and_the_kept_epoch():
     X = make_X(300, 4)
     y = (X[:, 0] + np.random.RandomState(1).randn(300) > 0).astype(int)
-    est = MultiClassKerasClassifier(
-        hidden_layer_sizes=(64,),
-        epochs=40,
-        learning_rate=0.05,
-        early_stopping=True,
-        n_iter_no_change=3,
-        random_state=0,
-    ).fit(X, y)
+    est = MultiClassKerasClassifier(**STOPPING).fit(X, y)
     display = TrainingCurvesDisplay.from_estimator(est)
     assert display.metrics_ == ["loss", "accuracy"]
     best = int(np.argmin(est.history_["val_loss"]))
@@ -100,14 +103,7 @@ def test_training_curves_show_history_and_the_kept_epoch():
 def test_training_curves_mark_the_epoch_of_best_micro_f1_on_multilabel():
     X = make_X(300, 4)
     Y = (X[:, :3] + np.random.RandomState(1).randn(300, 3) > 0).astype(int)
-    est = MultiLabelKerasClassifier(
-        hidden_layer_sizes=(64,),
-        epochs=40,
-        learning_rate=0.05,
-        early_stopping=True,
-        n_iter_no_change=3,
-        random_state=0,
-    ).fit(X, Y)
+    est = MultiLabelKerasClassifier(**STOPPING).fit(X, Y)
     display = TrainingCurvesDisplay.from_estimator(est)
     best = int(np.argmax(est.history_["val_f1_micro"]))
     assert display.best_epoch_ == best

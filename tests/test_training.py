@@ -68,6 +68,19 @@ def test_early_stopping_holds_out_data_and_restores_best_weights():
     assert loss == pytest.approx(val[best], rel=1e-3)
 
 
+# a big network, a high learning rate and noisy labels: it overfits, and
+# early stopping has an epoch to find
+OVERFIT = dict(
+    hidden_layer_sizes=(128,),
+    dropout=0,
+    epochs=200,
+    learning_rate=0.05,
+    early_stopping=True,
+    n_iter_no_change=3,
+    random_state=0,
+)
+
+
 def _noisy_labels(n=300, seed=0):
     X, _, _, Y = learnable(n, seed)
     flip = np.random.RandomState(seed).rand(*Y.shape) < 0.25
@@ -78,16 +91,7 @@ def test_multilabel_early_stopping_keeps_the_epoch_of_best_validation_micro_f1()
     from sklearn.metrics import f1_score
 
     X, Y = _noisy_labels()
-    clf = MultiLabelKerasClassifier(
-        hidden_layer_sizes=(128,),
-        dropout=0,
-        epochs=200,
-        learning_rate=0.05,
-        early_stopping=True,
-        validation_fraction=0.2,
-        n_iter_no_change=3,
-        random_state=0,
-    ).fit(X, Y)
+    clf = MultiLabelKerasClassifier(**OVERFIT, validation_fraction=0.2).fit(X, Y)
     scores = clf.history_["val_f1_micro"]
     best = int(np.argmax(scores))
     # it stopped n_iter_no_change epochs after the best micro-F1, not after the best loss
@@ -99,12 +103,15 @@ def test_multilabel_early_stopping_keeps_the_epoch_of_best_validation_micro_f1()
     assert kept == pytest.approx(max(scores))
 
 
-def test_early_stopping_on_micro_f1_does_not_depend_on_the_threshold():
+def test_early_stopping_on_micro_f1_does_not_depend_on_the_threshold(monkeypatch):
     # thresholds stay a post-fit choice: the epoch kept is chosen at 0.5
     X, Y = _noisy_labels(200)
+    calls = count_trainings(monkeypatch)
     kw = dict(hidden_layer_sizes=(32,), epochs=30, early_stopping=True, n_iter_no_change=2, random_state=0)
     low = MultiLabelKerasClassifier(**kw, threshold=0.2).fit(X, Y)
+    skmultihead.clear_cache()  # train again rather than share the first network
     high = MultiLabelKerasClassifier(**kw, threshold=0.8).fit(X, Y)
+    assert len(calls) == 2
     assert low.history_ == high.history_
     np.testing.assert_allclose(low.predict_proba(X), high.predict_proba(X))
 
@@ -121,15 +128,7 @@ def test_other_targets_stop_early_on_the_validation_loss(make_y):
     X, Y = _noisy_labels()
     y = make_y(Y)
     cls = MultiClassKerasClassifier if y.ndim == 1 else MultiLabelKerasClassifier
-    clf = cls(
-        hidden_layer_sizes=(128,),
-        dropout=0,
-        epochs=200,
-        learning_rate=0.05,
-        early_stopping=True,
-        n_iter_no_change=3,
-        random_state=0,
-    ).fit(X, y)
+    clf = cls(**OVERFIT).fit(X, y)
     val = clf.history_["val_loss"]
     assert len(val) == int(np.argmin(val)) + 1 + 3 < 200
 
