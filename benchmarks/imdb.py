@@ -85,7 +85,7 @@ def child(config: dict, target: float, quick: bool) -> None:
         from skmultihead import MultiLabelKerasClassifier
 
         config.setdefault("batch_size", BATCH)
-        est = MultiLabelKerasClassifier(hidden_layer_sizes=(256,), random_state=0, **config)
+        est = MultiLabelKerasClassifier(hidden_layer_sizes=(256,), dropout=0.0, random_state=0, **config)
     print(json.dumps(until(target, est, X_tr, Y_tr, X_te, Y_te)))
 
 

@@ -43,7 +43,7 @@ def _plain_keras_fit(X, Y, lr):
 
 def _ours_fit(X, Y, lr, random_state=None):
     clf = MultiLabelKerasClassifier(
-        hidden_layer_sizes=(64,), epochs=2, learning_rate=lr, random_state=random_state
+        hidden_layer_sizes=(64,), dropout=0.0, epochs=2, learning_rate=lr, random_state=random_state
     )
     clf.fit(X, Y).predict_proba(X)
 
@@ -97,7 +97,7 @@ W = rng.standard_normal((d, labels)).astype(np.float32)
 Y = (X @ W > 0.5).astype(np.int8)
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
 t = time.perf_counter()
-clf = MultiLabelKerasClassifier(hidden_layer_sizes=(256,), epochs=1, batch_size=256, random_state=0).fit(X, Y)
+clf = MultiLabelKerasClassifier(hidden_layer_sizes=(256,), dropout=0.0, epochs=1, batch_size=256, random_state=0).fit(X, Y)
 fit_s = time.perf_counter() - t
 t = time.perf_counter()
 P = clf.predict_proba(X)

@@ -44,6 +44,7 @@ def search_cost(X, Y, epochs):
             with tempfile.TemporaryDirectory() as memory:
                 est = MultiLabelKerasClassifier(
                     hidden_layer_sizes=(256,),
+                    dropout=0.0,
                     epochs=epochs,
                     random_state=seed,
                     memory=memory if n_jobs > 1 else None,
@@ -66,7 +67,7 @@ def f1s(Y, pred):
 def quality(name, epochs):
     X_tr, X_te, Y_tr, Y_te = load(name)
     rows = []
-    ours = dict(hidden_layer_sizes=(256,), epochs=epochs, early_stopping=True, random_state=0)
+    ours = dict(hidden_layer_sizes=(256,), dropout=0.0, epochs=epochs, early_stopping=True, random_state=0)
     half = make_pipeline(StandardScaler(), MultiLabelKerasClassifier(**ours)).fit(X_tr, Y_tr)
     rows.append(("skmultihead, threshold 0.5", f1s(Y_te, half.predict(X_te))))
     auto = make_pipeline(StandardScaler(), MultiLabelKerasClassifier(threshold="auto", **ours)).fit(
