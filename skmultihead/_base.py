@@ -5,28 +5,40 @@ from __future__ import annotations
 import inspect
 import numbers
 import os
+import threading
+import weakref
 
 import joblib
 import keras
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_consistent_length, check_is_fitted
 
 from . import _backend, _cache, _data, _encoded, _persist, _savefile
+from ._cachekey import key_for
 from ._fitting import Fitting, spec_outputs
 from ._network import Network
 from ._routing import KERAS_COMPILE_ARGS, KERAS_FIT_ARGS, ROUTING_PREFIXES
 from ._state import FittedState
 from ._targets import MULTILABEL, infer_targets
 from ._thresholds import OBJECTIVES, check_threshold_param, resolve_thresholds, tune_thresholds
-from ._training import (
-    continued_history,
-    resolve_seed,
-    restore_weights,
-    seeded,
-    snapshot_weights,
-)
+from ._training import continued_history, resolve_seed, restore, restore_optimizer, seeded, snapshot
+
+# One lock per estimator: a fit holds it from start to end, and predictions
+# hold it while they read the fitted state, so that an answer comes from the
+# state before a concurrent fit or after it, never from a mix (a new network
+# with the old target description, or weights half-way through partial_fit).
+_locks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_locks_guard = threading.Lock()
+
+
+def _lock(est) -> threading.RLock:
+    with _locks_guard:
+        lock = _locks.get(est)
+        if lock is None:
+            lock = _locks[est] = threading.RLock()
+        return lock
 
 
 class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
@@ -62,6 +74,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         "threshold": [Interval(numbers.Real, 0, 1, closed="both"), "array-like", StrOptions({"auto"})],
         "threshold_objective": [StrOptions(set(OBJECTIVES)), callable],
         "memory": [None, str, os.PathLike, joblib.Memory],
+        "fit_cache": [StrOptions({"data", "code"}), Options(bool, {False})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
@@ -91,6 +104,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         threshold=0.5,
         threshold_objective="f1_micro",
         memory=None,
+        fit_cache="data",
         random_state=None,
         verbose=0,
         warm_start=False,
@@ -117,6 +131,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         self.threshold = threshold
         self.threshold_objective = threshold_objective
         self.memory = memory
+        self.fit_cache = fit_cache
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
@@ -343,21 +358,22 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         check_threshold_param(self.threshold)
         _backend.check_distribution(self.distribution)
         _backend.place_worker()
-        before = {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("__")}
-        snapshot = None
-        try:
-            if keep:
-                snapshot = snapshot_weights(self._network_.train_model)
-            self._fit_unsafe(X, y, sample_weight, epochs, keep, classes, call, dict(fit_kwargs or {}))
-        except BaseException:
-            # Never leave a half-updated estimator behind: the state before
-            # this call comes back, network weights included.
-            for key in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
-                delattr(self, key)
-            vars(self).update(before)
-            if snapshot is not None:
-                restore_weights(before["_network_"].train_model, snapshot)
-            raise
+        with _lock(self):
+            keep = keep and self.__sklearn_is_fitted__()
+            before = {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("__")}
+            saved = snapshot(self._network_.train_model) if keep else None
+            try:
+                self._fit_unsafe(X, y, sample_weight, epochs, keep, classes, call, dict(fit_kwargs or {}))
+            except BaseException:
+                # Never leave a half-updated estimator behind: the state before
+                # this call comes back, and so does everything in the network
+                # that the next call reads (weights, seed generators, optimizer).
+                for key in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
+                    delattr(self, key)
+                vars(self).update(before)
+                if saved is not None:
+                    restore(before["_network_"].train_model, saved)
+                raise
         return self
 
     def _fit_unsafe(self, X, y, sample_weight, epochs, keep, classes, call, fit_kwargs):
@@ -397,11 +413,17 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         key = (
             None
             if keep or hasattr(self, "feature_encoder_")
-            else _cache.key_for(self, X, y, sample_weight, (call, epochs, classes, fit_kwargs))
+            else key_for(self, X, y, sample_weight, (call, epochs, classes, fit_kwargs))
         )
         with _cache.slot(key, self.memory, self.n_features_in_, self.verbose) as slot:
             if slot.state is not None and _same_spec(slot.state.spec, spec):
-                self._set_learned(slot.state)
+                served = slot.state
+                # compiled as the fit that trained it was, optimizer state included,
+                # so that a continued fit goes on exactly as it would have
+                fitting.compile(served.network, spec, served.pos_weight)
+                if served.optimizer_state is not None:
+                    restore_optimizer(served.network.train_model, served.optimizer_state)
+                self._set_learned(served)
                 return
             seed = resolve_seed(self.random_state)
             with seeded(seed), _backend.distribution_scope(self.distribution):
@@ -411,9 +433,8 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
                 else:
                     _backend.release_cached_kernels()
                     network = fitting.build_network(X, spec)
-                if not network.train_model.compiled or (
-                    not keep and not fitting.adopt_compiled(network, spec)
-                ):
+                adopted = not keep and network.train_model.compiled and fitting.adopt_compiled(network, spec)
+                if not network.train_model.compiled or (not keep and not adopted):
                     fitting.compile(network, spec, pos_weight)
                 history, holdout = fitting.train(
                     network,
@@ -433,7 +454,8 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
                 history = continued_history(self, history)
             state = FittedState(spec, network, pos_weight, history, holdout)
             self._set_learned(state)
-            slot.store(state)
+            if not adopted:  # a network the user compiled could not be compiled again the same way
+                slot.store(state)
 
     def _encode_features(self, X, fit: bool):
         """X through a subclass's ``feature_encoder`` (fitted on a fresh fit)."""
@@ -488,8 +510,8 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             multiclass (rows sum to 1), (n_samples, n_labels) for multi-label
             (each in [0, 1]), one such array per output for multi-output.
         """
-        outputs = self._outputs(X)
-        return self._spec_.predict_proba(outputs)
+        with _lock(self):
+            return self._spec_.predict_proba(self._outputs(X))
 
     def predict(self, X):
         """Decisions, in the form y had at fit.
@@ -508,8 +530,8 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             Labels (1-D), one-hot rows, an indicator matrix (dense or sparse as
             at fit), label collections, or one column per output.
         """
-        outputs = self._outputs(X)
-        return self._spec_.predict(outputs, self._thresholds())
+        with _lock(self):
+            return self._spec_.predict(self._outputs(X), self._thresholds())
 
     def score(self, X, y, sample_weight=None):
         """Accuracy; for multi-label and multi-output, subset accuracy.
@@ -528,8 +550,8 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         score : float
             The share of rows whose every label is right, as in scikit-learn.
         """
-        y_pred = self.predict(X)
-        return self._spec_.score(y, y_pred, sample_weight)
+        with _lock(self):
+            return self._spec_.score(y, self.predict(X), sample_weight)
 
     def _thresholds(self):
         tuned = None
@@ -621,16 +643,20 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         fitted = state.pop("_fitted_", None)
         encoded = state.pop("_encoded_", None)
         super().__setstate__(state)
-        # A pickle runs code on load anyway, so Keras's safe mode and the size
-        # limits add nothing here; skmultihead.load keeps both.
-        limits = _savefile.Limits(max_bytes=2**62, max_ratio=float("inf"))
+        # Tools that read pickles without running arbitrary code (skops.io, and
+        # mlflow through it) trust this class, not the network inside it: the
+        # network is read in Keras's safe mode unless the user turned it off
+        # with keras.config.enable_unsafe_deserialization(). A pickled network
+        # is already in memory, so only its expansion is bounded.
+        safe_mode = _savefile.keras_safe_mode()
+        limits = _savefile.Limits(max_bytes=2**62)
         if encoded is not None:
             spec, model_bytes, history = encoded
-            model = _savefile.model_from_bytes(model_bytes, safe_mode=False, limits=limits)
+            model = _savefile.model_from_bytes(model_bytes, safe_mode=safe_mode, limits=limits)
             _encoded.set_learned(self, spec, Network(model, model, None, False), history)
         if fitted is not None:
             meta, model_bytes = fitted
-            self._set_learned(FittedState.from_meta(meta, model_bytes, safe_mode=False, limits=limits))
+            self._set_learned(FittedState.from_meta(meta, model_bytes, safe_mode=safe_mode, limits=limits))
 
 
 # ---------------------------------------------------------------------------

@@ -1,27 +1,14 @@
-"""Sharing one trained network between fits that would train exactly that network.
+"""Where shared fits live: the in-process LRU and the ``memory=`` folder.
 
 ``GridSearchCV(est, {"threshold": [...]})`` clones and fits the estimator once
 per candidate and fold; the candidates of one fold train the very same
-network. A fit stores what it learned under a key made of everything that
-decides what it learns, and a later fit with the same key takes that state
-instead of training again. The rule: a cached network is served only when
-the fit would have trained exactly that network. The key covers
-
-- the call: ``fit`` (and its epochs) or a first ``partial_fit`` (and its
-  ``classes``); a warm-started or continued fit is never cached;
-- every parameter except the post-fit ones (``POST_FIT_PARAMS``), by content
-  (``_fingerprint``): functions by their code, closures and the globals they
-  read, Keras objects by config (and weights), the estimator's class by its
-  code when it is not skmultihead's own;
-- X, y and sample_weight, by content;
-- the versions of skmultihead (and a hash of its source), Keras, its
-  backend, NumPy and scikit-learn,
-  Keras's global float type and dtype policy, and an active distribution
-  strategy.
-
-Fits that are never cached: ``random_state=None`` (not repeatable),
-``callbacks`` (their effects would be skipped), and any parameter whose
-behaviour cannot be told from its content (``_fingerprint.Unknowable``).
+network. A fit that ``_cachekey`` can key stores what it learned under that
+key, and a later fit with the same key takes that state instead of training
+again: the network with every variable a continued fit reads (weights, the
+seed generators of dropout layers, the optimizer's step and moments), so
+that ``partial_fit`` or ``warm_start`` after a served fit goes on exactly as
+after a trained one. A continued fit, and a fit whose network the user
+compiled, are never stored.
 
 Where entries live:
 
@@ -29,36 +16,28 @@ Where entries live:
   entries and ``fit_cache_bytes`` bytes (``set_config``); ``clear()``
   empties it, ``set_config(fit_cache=False)`` turns it off;
 - across processes (``memory=`` a folder or ``joblib.Memory``): one file per
-  key in ``<memory>/skmultihead/``, in the safe file format (JSON and a
-  ``.keras`` network read in Keras's safe mode; nothing is unpickled),
-  written under a file lock so that two workers never train the same network
-  twice, at most ``DISK_ENTRIES`` files (least recently used removed first).
-  A folder owned by another user, or that others may write to, is not used
-  (a warning says so). A damaged or foreign entry, or a read-only folder,
-  never fails a fit: it trains (and says so at ``verbose > 0``).
+  key in ``<memory>/skmultihead/``, in the safe file format (JSON, a
+  ``.keras`` network read in Keras's safe mode and the variables as plain
+  arrays; nothing is unpickled), written under a file lock so that two
+  workers never train the same network twice, at most ``DISK_ENTRIES``
+  files (least recently used removed first). A folder that is not the
+  user's own, or one inside a folder that others may write to (ssh's rule
+  for key files), is not used (a warning says so). A damaged or foreign
+  entry, or a read-only folder, never fails a fit: it trains (and says so
+  at ``verbose > 0``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import hashlib
 import os
 import stat
 import threading
 import warnings
 from collections import OrderedDict
-from pathlib import Path
-
-import joblib
-
-from ._fingerprint import Unknowable, fingerprint
 
 DISK_ENTRIES = 32
 _ENTRY_SUFFIX = ".skmh"
-
-# Parameters that only change how a trained network is read, never training.
-POST_FIT_PARAMS = frozenset({"threshold", "threshold_objective", "verbose", "memory"})
 
 _settings = {"fit_cache": True, "fit_cache_entries": 4, "fit_cache_bytes": 256 * 2**20}
 _memory: OrderedDict = OrderedDict()  # key -> (detached state, nbytes)
@@ -123,58 +102,6 @@ def _evict_memory() -> None:
         _memory.popitem(last=False)
 
 
-@functools.lru_cache(maxsize=1)
-def _source_digest() -> str:
-    """A hash of this package's source: a change to how fits train (between
-    two releases, or in a working copy) never serves an entry it made before."""
-    digest = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
-def _environment() -> tuple:
-    import keras
-    import numpy
-    import sklearn
-
-    from . import __version__, _backend
-
-    env = [
-        __version__,
-        _source_digest(),
-        keras.__version__,
-        numpy.__version__,
-        sklearn.__version__,
-        keras.config.floatx(),
-        str(keras.config.dtype_policy().name),
-    ]
-    env += _backend.environment()
-    return tuple(env)
-
-
-def key_for(estimator, X, y, sample_weight, call: tuple) -> str | None:
-    """The cache key of a fit, or None where the fit must not be cached."""
-    if not _settings["fit_cache"]:
-        return None
-    params = estimator.get_params(deep=False)
-    if params.get("random_state") is None:
-        return None  # an unseeded fit is not repeatable
-    if params.get("callbacks"):
-        return None  # callbacks have effects a cached fit would skip
-    fit_params = {k: v for k, v in params.items() if k not in POST_FIT_PARAMS}
-    # "auto" holds data out for tuning, which changes what the network sees.
-    fit_params["threshold is auto"] = isinstance(params.get("threshold"), str)
-    try:
-        content = fingerprint((type(estimator), fit_params, call))
-        return joblib.hash((content, _environment(), X, y, sample_weight))
-    except (Unknowable, RecursionError):
-        return None
-    except Exception:  # unhashable data: train, don't guess
-        return None
-
-
 # ---------------------------------------------------------------------------
 # The memory= folder
 # ---------------------------------------------------------------------------
@@ -198,6 +125,22 @@ def _why_untrusted(st, own_only: bool) -> str | None:
     return None
 
 
+def _untrusted_parent(path: str) -> tuple[str, str] | None:
+    """The first folder above ``path`` that others could use to swap it, and why."""
+    parent = os.path.dirname(path)
+    while True:
+        try:
+            why = _why_untrusted(os.stat(parent), own_only=False)
+        except OSError as exc:
+            return parent, f"it cannot be checked ({exc})"
+        if why is not None:
+            return parent, why
+        above = os.path.dirname(parent)
+        if above == parent:
+            return None
+        parent = above
+
+
 def folder_for(memory, verbose=0) -> str | None:
     """The entry folder inside ``memory``, or None where it must not be used."""
     if memory is None:
@@ -216,16 +159,19 @@ def folder_for(memory, verbose=0) -> str | None:
     except OSError as exc:
         _say(verbose, f"memory folder {location!r} cannot be used ({exc}); training without it.")
         return None
-    for path, st, own_only in checks:
-        why = _why_untrusted(st, own_only)
-        if why is not None:
-            warnings.warn(
-                f"The memory folder {path!r} is not used: {why}, so the networks in it could "
-                "have been planted. Give memory= a folder of your own that only you can write to.",
-                UserWarning,
-                stacklevel=4,
-            )
-            return None
+    untrusted = [(path, why) for path, st, own_only in checks if (why := _why_untrusted(st, own_only))]
+    # Whoever may write to a folder above could swap the cache folder between
+    # the check and the read; the real path is checked, links resolved.
+    above = _untrusted_parent(os.path.realpath(location))
+    for path, why in untrusted[:1] or ([above] if above else []):
+        warnings.warn(
+            f"The memory folder {location!r} is not used: {path!r} is unsafe ({why}), so the "
+            "networks in it could have been planted. Give memory= a folder of your own, inside "
+            "folders that only you (or root) can write to.",
+            UserWarning,
+            stacklevel=4,
+        )
+        return None
     return folder
 
 
@@ -332,6 +278,8 @@ def slot(key: str | None, memory, n_features_in: int, verbose=0):
     """Look ``key`` up; while the caller trains, other fits of the same key wait."""
     from ._state import FittedState
 
+    if not _settings["fit_cache"]:
+        key = None
     folder = folder_for(memory, verbose) if key is not None else None
     found = Slot(key, folder, verbose)
     if key is None:

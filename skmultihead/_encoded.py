@@ -27,7 +27,7 @@ from sklearn.utils.multiclass import type_of_target
 from . import _backend, _data, _network
 from ._fitting import Fitting
 from ._network import Network
-from ._training import continued_history, one, resolve_seed, seeded
+from ._training import build_optimizer, continued_history, one, resolve_seed, seeded
 
 
 class EncodedTargets:
@@ -166,6 +166,7 @@ def _build(est, fitting: Fitting, X, spec: EncodedTargets) -> Network:
             )
         compile_kwargs["optimizer"] = _backend.prepare_optimizer(compile_kwargs["optimizer"])
         model.compile(**compile_kwargs)
+    build_optimizer(model)
     return Network(model, model, None, from_logits=False)
 
 

@@ -1,24 +1,30 @@
-"""What a value *is*, as plain data, so that equal fingerprints mean equal behaviour.
+"""What user code *is*, as plain data: the opt-in ``fit_cache="code"``.
 
-The fit cache (``_cache``) serves a trained network only when the fit would
-have trained exactly that network, so its key must change whenever anything
-that decides training changes. Parameters are plain data, Keras objects,
-or Python code; each is reduced here to nested tuples of plain values:
+By default the fit cache keys only fits decided by data (``_cachekey``). A
+user who asks for ``fit_cache="code"`` shares fits that involve their own
+code too, keyed by what this module reads of it:
 
-- numbers, strings, bytes, NumPy arrays: by value;
-- Keras objects (layers, models, losses, optimizers, metrics, schedules):
-  by class and config, layers and models by their weights too;
+- values that are data: as ``_cachekey.describe`` reads them;
 - Python functions: by their byte code, constants, defaults, closure cells,
   and every global they name (a global value by content, a helper function
   recursively), so that redefining a notebook cell or changing a global
-  changes the fingerprint;
-- classes, functions and modules of installed packages (the standard
-  library, site-packages, Keras, NumPy...) and of skmultihead itself: by
-  name (their versions are part of the cache key);
+  changes the fingerprint. A function whose code object was compiled from a
+  file of an installed package (the standard library, site-packages) is
+  named by that file and line, with its closure and defaults by content: a
+  decorator's wrapper (``functools.wraps`` copies ``__module__`` and
+  ``__qualname__``, never ``__code__``) is told apart by what it closes over;
+- classes: installed ones by module and name when that module really holds
+  that class; the user's by the code of every attribute and their bases;
+- Keras objects: by class, config and every attribute (a subclass's
+  argument that ``get_config`` leaves out is still seen), except optimizers
+  and metrics, which a fit rebuilds from class and config;
 - anything else -- an object with no config, a module of the user's own
-  code, a class whose body cannot be read -- raises :class:`Unknowable`.
-  The caller then does not cache: retraining is always better than a wrong
-  network.
+  code, a callback -- raises :class:`Unknowable`, and the fit trains.
+
+What it cannot follow: modules the code imports and calls through
+attributes (``helpers.units``, where ``helpers`` is the user's module, is
+refused; a change inside an installed package is covered only by its
+version), files and other state the code reads at run time.
 """
 
 from __future__ import annotations
@@ -49,23 +55,37 @@ def _installed_roots() -> tuple:
         paths.update(site.getsitepackages())
     with contextlib.suppress(Exception):
         paths.add(site.getusersitepackages())
+    # skmultihead itself: the cache key holds a hash of its source
+    paths.add(os.path.dirname(os.path.abspath(__file__)))
     return tuple(os.path.realpath(p) + os.sep for p in paths if p)
+
+
+def _installed_file(path) -> bool:
+    return isinstance(path, str) and os.path.realpath(path).startswith(_installed_roots())
 
 
 def _is_installed_module(name: str | None) -> bool:
     """A module whose code is fixed by its package's version, not user code."""
     if not name or name == "__main__":
         return False
-    top = name.split(".", 1)[0]
-    if top == "skmultihead" or top in sys.builtin_module_names:
-        return True
-    module = sys.modules.get(name) or sys.modules.get(top)
+    module = sys.modules.get(name)
     if module is None:
         return False
     path = getattr(module, "__file__", None)
     if path is None:  # built-in or frozen
-        return top in sys.stdlib_module_names
-    return os.path.realpath(path).startswith(_installed_roots())
+        return name.split(".", 1)[0] in sys.stdlib_module_names or name in sys.builtin_module_names
+    return _installed_file(path)
+
+
+def _is_installed_class(cls: type) -> bool:
+    """The class its module names, in an installed module (not just a class
+    whose ``__module__`` says so)."""
+    if not _is_installed_module(cls.__module__):
+        return False
+    found = sys.modules[cls.__module__]
+    for part in cls.__qualname__.split("."):
+        found = getattr(found, part, None)
+    return found is cls
 
 
 def fingerprint(value):
@@ -137,12 +157,16 @@ def _global_names(code: types.CodeType) -> set:
 
 
 def _function(fn: types.FunctionType, seen: dict):
-    if _is_installed_module(fn.__module__):
-        return ("function", fn.__module__, fn.__qualname__)
-    if id(fn) in seen:  # recursion: the body is already being fingerprinted
-        return ("function-ref", fn.__module__, fn.__qualname__)
-    seen[id(fn)] = fn
     code = fn.__code__
+    closure = tuple(
+        _fp(c.cell_contents, seen) if _cell_filled(c) else ("empty-cell",) for c in fn.__closure__ or ()
+    )
+    defaults = (_fp(fn.__defaults__, seen), _fp(fn.__kwdefaults__, seen))
+    if _installed_file(code.co_filename):
+        return ("function", code.co_filename, code.co_firstlineno, code.co_name, defaults, closure)
+    if id(fn) in seen:  # recursion: the body is already being fingerprinted
+        return ("function-ref", code.co_filename, code.co_firstlineno, code.co_name)
+    seen[id(fn)] = fn
     namespace = fn.__globals__
     builtins = namespace.get("__builtins__", {})
     if isinstance(builtins, types.ModuleType):
@@ -154,19 +178,7 @@ def _function(fn: types.FunctionType, seen: dict):
         elif name in builtins:
             referenced.append((name, _fp(builtins[name], seen)))
         # otherwise an attribute name (``keras.layers``), read off another value
-    cells = tuple(
-        _fp(c.cell_contents, seen) if _cell_filled(c) else ("empty-cell",) for c in fn.__closure__ or ()
-    )
-    return (
-        "function",
-        fn.__module__,
-        fn.__qualname__,
-        _code(code, seen),
-        _fp(fn.__defaults__, seen),
-        _fp(fn.__kwdefaults__, seen),
-        cells,
-        tuple(referenced),
-    )
+    return ("function", _code(code, seen), defaults, closure, tuple(referenced))
 
 
 def _cell_filled(cell) -> bool:
@@ -178,7 +190,7 @@ def _cell_filled(cell) -> bool:
 
 
 def _class(cls: type, seen: dict):
-    if _is_installed_module(cls.__module__):
+    if _is_installed_class(cls):
         return ("class", cls.__module__, cls.__qualname__)
     if id(cls) in seen:
         return ("class-ref", cls.__module__, cls.__qualname__)
@@ -197,10 +209,12 @@ def _class(cls: type, seen: dict):
 
 
 def _keras_object(value, seen: dict):
-    """Keras objects by class and config (and weights for layers and models)."""
+    """Keras objects by class, config and attributes (layers and models with weights)."""
     if "keras" not in sys.modules:  # no Keras object can exist; do not import it
         return None
     import keras
+
+    from ._cachekey import NotData, state
 
     kinds = (
         keras.layers.Layer,
@@ -221,9 +235,16 @@ def _keras_object(value, seen: dict):
         config = value.get_config()
     except Exception as exc:  # NotImplementedError for subclasses without a config
         raise Unknowable(f"{type(value).__qualname__} has no config") from exc
-    weights = ()
     if isinstance(value, keras.layers.Layer):
         weights = tuple(
             ("array", w.dtype.str, w.shape, w.tobytes()) for w in map(np.asarray, value.get_weights())
         )
-    return ("keras", _class(type(value), seen), _fp(config, seen), weights)
+        return ("keras-layer", _class(type(value), seen), _fp(config, seen), weights)
+    if isinstance(value, (keras.optimizers.Optimizer, keras.metrics.Metric)):
+        # a fit builds a fresh one from class and config
+        return ("keras", _class(type(value), seen), _fp(config, seen))
+    try:
+        attributes = state(value, lambda v: _fp(v, seen))
+    except NotData as exc:
+        raise Unknowable(str(exc)) from exc
+    return ("keras", _class(type(value), seen), _fp(config, seen), attributes)

@@ -24,6 +24,7 @@ from ._training import (
     StopOnNonFinite,
     TrainingDivergedError,
     ValidationScore,
+    build_optimizer,
     class_index,
     fit_targets,
     multilabel_pos_weight,
@@ -170,6 +171,7 @@ class Fitting:
             metrics=metrics[0] if single else metrics,
             **self._compile_args(),
         )
+        build_optimizer(network.train_model)
 
     def _per_head(self, value, heads, what: str) -> list:
         """One entry per head from a single value, a list, or a dict by head name."""
@@ -239,6 +241,7 @@ class Fitting:
             _heads.check_loss_fits_head(name, head)
             flags.append("sparse" in name.lower() or "categorical" not in name.lower())
         network.sparse_targets = flags
+        build_optimizer(model)
         return True
 
     def compile_kwargs_for_model(self, spec) -> dict:

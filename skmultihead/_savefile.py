@@ -165,6 +165,13 @@ def _with_dense_inputs(data: bytes) -> bytes:
     return out.getvalue() if changed else data
 
 
+def keras_safe_mode() -> bool:
+    """Keras's own switch: False only after ``keras.config.enable_unsafe_deserialization()``."""
+    from keras.src.saving import serialization_lib
+
+    return serialization_lib.in_safe_mode() is not False
+
+
 def model_from_bytes(data: bytes, safe_mode: bool = True, limits: Limits | None = None):
     import keras
 

@@ -28,6 +28,7 @@ import numpy as np
 from . import _savefile
 from ._network import Network, wrap_logits
 from ._targets import FORM_CLASSES, FORMS, MULTILABEL, TASKS, Head, TargetSpec
+from ._training import restore, snapshot
 
 _HEAD_KINDS = ("binary", "multiclass", "multilabel")
 # Label and target dtypes a file may name: numbers, booleans, strings, objects.
@@ -50,12 +51,17 @@ class FittedState:
     history: dict
     holdout: tuple | None  # (y_true (n, T), proba (n, T), weights (n,) or None)
 
+    # Set on a state rebuilt by the fit cache: the optimizer's variables, to be
+    # put back once the network is compiled (``continuation``).
+    optimizer_state: list | None = None
+
     # ---- in memory --------------------------------------------------------
     def detached(self) -> dict:
-        """A copy that shares nothing with live objects: config and weights."""
+        """A copy that shares nothing with live objects: the network's config
+        and every variable a continued fit reads (``_training.snapshot``)."""
         model = self.network.train_model
         return {
-            "model": (type(model), model.get_config(), model.get_weights()),
+            "model": (type(model), model.get_config(), snapshot(model)),
             "heads": copy.deepcopy(self.network.heads),
             "from_logits": self.network.from_logits,
             "rest": copy.deepcopy((self.spec, self.pos_weight, self.history, self.holdout)),
@@ -63,17 +69,22 @@ class FittedState:
 
     @classmethod
     def attached(cls, entry: dict) -> FittedState:
-        """A state with a new network built from ``detached()``'s output."""
-        model_cls, config, weights = entry["model"]
+        """A state with a new network built from ``detached()``'s output; its
+        optimizer's variables wait in ``optimizer_state`` for the compile."""
+        model_cls, config, saved = entry["model"]
         train_model = model_cls.from_config(copy.deepcopy(config))  # from_config consumes its dict
-        train_model.set_weights(weights)
+        restore(train_model, {"variables": saved["variables"], "optimizer": None})
         network = network_from_train_model(train_model, copy.deepcopy(entry["heads"]), entry["from_logits"])
         spec, pos_weight, history, holdout = copy.deepcopy(entry["rest"])
-        return cls(spec, network, pos_weight, history, holdout)
+        optimizer = None if saved["optimizer"] is None else [a.copy() for a in saved["optimizer"]]
+        return cls(spec, network, pos_weight, history, holdout, optimizer)
 
     def nbytes(self) -> int:
         """Roughly what ``detached()`` costs in memory."""
-        total = sum(int(np.prod(w.shape)) * 4 for w in self.network.train_model.weights)
+        model = self.network.train_model
+        opt = getattr(model, "optimizer", None)
+        variables = list(model.variables) + (list(opt.variables) if opt is not None and opt.built else [])
+        total = sum(int(np.prod(v.shape)) * 4 for v in variables)
         for a in self.holdout or ():
             total += 0 if a is None else np.asarray(a).nbytes
         return total

@@ -218,17 +218,44 @@ def multilabel_pos_weight(class_weight, target: np.ndarray, classes: np.ndarray)
     return weights_by_label(class_weight, classes, "label")
 
 
-def snapshot_weights(model):
-    weights = model.get_weights()
+def snapshot(model) -> dict:
+    """Everything about a network that decides how its training goes on:
+    every variable (weights, non-trainable statistics, the seed generators of
+    dropout layers) and its optimizer's variables (step count, moments).
+
+    The optimizer's variables exist from compile on (``build_optimizer``), so
+    a snapshot never has to tell a built optimizer from an unbuilt one."""
     opt = getattr(model, "optimizer", None)
-    opt_vars = [v.numpy() for v in opt.variables] if opt is not None and opt.built else None
-    return weights, opt_vars
+    return {
+        "variables": [np.array(v.numpy()) for v in model.variables],
+        "optimizer": [np.array(v.numpy()) for v in opt.variables] if opt is not None and opt.built else None,
+    }
 
 
-def restore_weights(model, snapshot):
-    weights, opt_vars = snapshot
-    model.set_weights(weights)
+def restore(model, saved: dict) -> None:
+    """Put a :func:`snapshot` back, into the same network or a rebuilt twin."""
+    _assign(model.variables, saved["variables"], "network")
+    if saved["optimizer"] is not None:
+        restore_optimizer(model, saved["optimizer"])
+
+
+def restore_optimizer(model, values: list) -> None:
+    """The optimizer's variables of a :func:`snapshot`, into a compiled network."""
+    build_optimizer(model)
+    _assign(model.optimizer.variables, values, "optimizer")
+
+
+def _assign(variables, values, what: str) -> None:
+    if len(variables) != len(values) or any(tuple(v.shape) != a.shape for v, a in zip(variables, values)):
+        raise ValueError(f"the saved {what} state does not match this network's variables")
+    for variable, value in zip(variables, values):
+        variable.assign(value)
+
+
+def build_optimizer(model) -> None:
+    """Create the optimizer's variables now rather than at the first batch, as
+    ``Model.fit`` would with the same (zero) values: a call that fails later
+    then has nothing new to take back."""
     opt = getattr(model, "optimizer", None)
-    if opt_vars is not None and opt is not None:
-        for var, value in zip(opt.variables, opt_vars):
-            var.assign(value)
+    if opt is not None and not opt.built:
+        opt.build(model.trainable_variables)

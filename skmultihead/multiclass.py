@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from ._base import BaseKerasClassifier
+from ._registry import register
 from ._targets import MULTICLASS
 
 
+@register
 class MultiClassKerasClassifier(BaseKerasClassifier):
     """A Keras network for mutually exclusive classes, read from y.
 
@@ -96,6 +98,15 @@ class MultiClassKerasClassifier(BaseKerasClassifier):
         network per fold). Used only with a fixed ``random_state``; a folder
         others may write to is not used. See the README, "What the fit cache
         shares".
+    fit_cache : {"data", "code"} or False, default="data"
+        Which fits may be served a network trained before by an identical
+        fit (with an int ``random_state``). "data": only fits decided by data
+        alone (numbers, strings, arrays, Keras's own named losses,
+        optimizers and metrics), which is provably exact. "code": fits that
+        involve your own code too (a model function, a custom loss), keyed
+        by a fingerprint of that code: ask for it where you know the code
+        reads nothing the fingerprint cannot see (README, "What the fit
+        cache shares"). False: every fit trains.
     random_state : int, RandomState or None, default=None
         Seeds Keras for the fit: two fits with the same value give the same
         network on CPU.

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from ._base import BaseKerasClassifier
+from ._registry import register
 from ._targets import MULTILABEL
 
 
+@register
 class MultiLabelKerasClassifier(BaseKerasClassifier):
     """A Keras network for independent labels (sigmoid + binary cross-entropy).
 

@@ -1,6 +1,7 @@
 """The fit cache serves a network only to a fit that would have trained exactly it,
 and its memory= folder holds data, never code."""
 
+import functools
 import os
 import pickle
 import textwrap
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 
 import skmultihead
-from skmultihead import MultiClassKerasClassifier, MultiLabelKerasClassifier, _cache, _savefile
+from skmultihead import MultiClassKerasClassifier, MultiLabelKerasClassifier, _cache, _cachekey, _savefile
 
 from ._helpers import FAST, count_trainings, learnable, make_X
 
@@ -70,9 +71,223 @@ def test_a_change_to_the_package_source_retrains(trainings, tmp_path, monkeypatc
     C(**FAST, memory=str(tmp_path)).fit(X, y)
     assert len(trainings) == 1
     skmultihead.clear_cache()
-    monkeypatch.setattr(_cache, "_source_digest", lambda: "other source")
+    monkeypatch.setattr(_cachekey, "_source_digest", lambda: "other source")
     C(**FAST, memory=str(tmp_path)).fit(X, y)
     assert len(trainings) == 2
+
+
+# ---------------------------------------------------------------------------
+# By default, only fits decided by data are shared
+# ---------------------------------------------------------------------------
+
+
+@keras.saving.register_keras_serializable("skmh_tests")
+class WeightedBCE(keras.losses.Loss):
+    """A user's loss whose config leaves out its own argument."""
+
+    def __init__(self, pos_weight=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.pos_weight = pos_weight
+
+    def call(self, y_true, y_pred):
+        y_true = keras.ops.cast(y_true, y_pred.dtype)
+        per = keras.ops.binary_crossentropy(y_true, y_pred, from_logits=True)
+        return per * (1.0 + (self.pos_weight - 1.0) * y_true)
+
+
+def _smoothed(eps):
+    """A decorator that keeps the wrapped loss's name and module (functools.wraps)."""
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(y_true, y_pred):
+            return fn(y_true * (1 - eps) + eps / 2, y_pred)
+
+        return wrapper
+
+    return decorate
+
+
+def _trunk(meta):
+    inp = keras.Input((meta["n_features_in_"],))
+    return keras.Model(inp, keras.layers.Dense(4)(inp))
+
+
+def _replaced_fn():
+    loss = keras.losses.BinaryCrossentropy(from_logits=True)
+    loss.fn = lambda y_true, y_pred, **kw: keras.losses.binary_crossentropy(y_true, y_pred, **kw) * 2.0
+    return loss
+
+
+# (name, parameters of a first fit, of a second fit that must train again)
+_USER_CODE = [
+    ("a Loss subclass", dict(loss=WeightedBCE(1.0)), dict(loss=WeightedBCE(30.0))),
+    (
+        "a functools.wraps decorator",
+        dict(loss=_smoothed(0.0)(keras.losses.binary_crossentropy)),
+        dict(loss=_smoothed(0.9)(keras.losses.binary_crossentropy)),
+    ),
+    ("a model function", dict(model=_trunk), dict(model=_trunk)),
+    ("a Keras loss whose fn was replaced", dict(loss=_replaced_fn()), dict(loss=_replaced_fn())),
+    ("a metric function", dict(metrics=[lambda t, p: p]), dict(metrics=[lambda t, p: p])),
+    (
+        "a RandomState",
+        dict(random_state=np.random.RandomState(0)),
+        dict(random_state=np.random.RandomState(0)),
+    ),
+]
+
+
+@pytest.mark.parametrize("first, second", [c[1:] for c in _USER_CODE], ids=[c[0] for c in _USER_CODE])
+def test_a_fit_involving_user_code_trains_by_default(trainings, first, second):
+    X, y = _binary()
+    a = C(**{**FAST, **first}).fit(X, y)
+    b = C(**{**FAST, **second}).fit(X, y)
+    assert len(trainings) == 2
+    assert a.model_ is not b.model_
+
+
+def test_a_users_loss_change_is_seen(trainings):
+    # the reported case: the second fit must differ from the first
+    X, y = _binary()
+    a = C(**FAST, loss=WeightedBCE(1.0)).fit(X, y).predict_proba(X)
+    b = C(**FAST, loss=WeightedBCE(30.0)).fit(X, y).predict_proba(X)
+    assert np.abs(a - b).max() > 1e-3
+
+
+def test_a_subclass_of_the_estimator_trains_by_default(trainings):
+    class Mine(C):
+        pass
+
+    X, y = _binary()
+    Mine(**FAST).fit(X, y)
+    Mine(**FAST).fit(X, y)
+    assert len(trainings) == 2
+
+
+def test_keras_own_objects_with_only_their_config_are_shared(trainings):
+    X, y = _binary()
+    params = dict(
+        loss=keras.losses.BinaryCrossentropy(from_logits=True, label_smoothing=0.1),
+        optimizer=keras.optimizers.Adam(0.01),
+        metrics=[keras.metrics.AUC()],
+    )
+    a = C(**FAST, **params).fit(X, y)
+    b = C(
+        **FAST,
+        **{
+            k: keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(v))
+            if not isinstance(v, list)
+            else v
+            for k, v in params.items()
+        },
+    ).fit(X, y)
+    assert len(trainings) == 1
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    # another config is another fit
+    C(**FAST, **{**params, "loss": keras.losses.BinaryCrossentropy(from_logits=True)}).fit(X, y)
+    assert len(trainings) == 2
+
+
+def test_code_mode_shares_user_code_and_sees_what_it_closes_over(trainings):
+    X, y = _binary()
+    C(**FAST, model=_trunk, fit_cache="code").fit(X, y)
+    C(**FAST, model=_trunk, fit_cache="code").fit(X, y)
+    assert len(trainings) == 1
+    for first, second in ((WeightedBCE(1.0), WeightedBCE(30.0)), (_smoothed(0.0), _smoothed(0.9))):
+        if not isinstance(first, keras.losses.Loss):
+            first, second = first(keras.losses.binary_crossentropy), second(keras.losses.binary_crossentropy)
+        before = len(trainings)
+        C(**FAST, loss=first, fit_cache="code").fit(X, y)
+        C(**FAST, loss=second, fit_cache="code").fit(X, y)
+        C(**FAST, loss=second, fit_cache="code").fit(X, y)
+        assert len(trainings) == before + 2
+
+
+def test_fit_cache_false_always_trains(trainings):
+    X, y = _binary()
+    C(**FAST, fit_cache=False).fit(X, y)
+    C(**FAST, fit_cache=False).fit(X, y)
+    assert len(trainings) == 2
+
+
+def test_every_keras_global_setting_is_part_of_the_key():
+    X, y = _binary()
+    est = C(**FAST)
+    call = ("fit", FAST["epochs"], None, {})
+    base = _cachekey.key_for(est, X, y, None, call)
+    changes = {
+        "epsilon": 1e-3,
+        "floatx": "float64",
+        "image_data_format": "channels_first",
+        "max_epochs": 1,
+        "max_steps_per_epoch": 1,
+        "dtype_policy": "mixed_float16",
+    }
+    for name, value in changes.items():
+        before = getattr(keras.config, name)()
+        getattr(keras.config, f"set_{name}")(value)
+        try:
+            assert _cachekey.key_for(est, X, y, None, call) != base, name
+        finally:
+            getattr(keras.config, f"set_{name}")(before)
+        assert _cachekey.key_for(est, X, y, None, call) == base
+
+
+def test_a_name_registered_with_keras_is_not_data():
+    @keras.saving.register_keras_serializable("skmh_tests")
+    def wobble(x):
+        return x
+
+    with pytest.raises(_cachekey.NotData):
+        _cachekey.describe({"activation": "wobble"})
+    assert _cachekey.describe({"activation": "relu"}) == _cachekey.describe({"activation": "relu"})
+
+
+@pytest.mark.parametrize("setting, value", [("max_epochs", 1), ("max_steps_per_epoch", 1)])
+def test_a_smoke_run_under_a_keras_limit_is_served_to_no_one(trainings, tmp_path, setting, value):
+    X, y = _binary(200)
+    before = getattr(keras.config, setting)()
+    getattr(keras.config, f"set_{setting}")(value)
+    try:
+        smoke = C(**FAST, memory=str(tmp_path)).fit(X, y)
+    finally:
+        getattr(keras.config, f"set_{setting}")(before)
+    full = C(**FAST, memory=str(tmp_path)).fit(X, y)
+    skmultihead.clear_cache()
+    from_disk = C(**FAST, memory=str(tmp_path)).fit(X, y)
+    assert len(trainings) == 2  # the smoke run was served to nobody; the full one from disk
+    assert not np.allclose(smoke.predict_proba(X), full.predict_proba(X))
+    np.testing.assert_array_equal(full.predict_proba(X), from_disk.predict_proba(X))
+
+
+# ---------------------------------------------------------------------------
+# A served network goes on exactly as a trained one
+# ---------------------------------------------------------------------------
+
+_CONTINUE = dict(hidden_layer_sizes=(8,), dropout=0.5, epochs=3, random_state=0)
+
+
+def _continued(how, est, X, y):
+    if how == "partial_fit":
+        est.partial_fit(X, y)
+        est.partial_fit(X, y)
+    else:
+        est.set_params(warm_start=True, epochs=2).fit(X, y)
+    return est.predict_proba(X)
+
+
+@pytest.mark.parametrize("how", ["partial_fit", "warm_start"])
+@pytest.mark.parametrize("where", ["memory", "folder"])
+def test_a_served_network_continues_as_the_trained_one(trainings, tmp_path, how, where):
+    X, y = _binary()
+    memory = str(tmp_path) if where == "folder" else None
+    trained = C(**_CONTINUE, memory=memory).fit(X, y)
+    if where == "folder":
+        skmultihead.clear_cache()
+    served = C(**_CONTINUE, memory=memory).fit(X, y)
+    assert trainings == [3]
+    np.testing.assert_array_equal(_continued(how, trained, X, y), _continued(how, served, X, y))
 
 
 def _cell(source: str, namespace: dict) -> None:
@@ -80,7 +295,7 @@ def _cell(source: str, namespace: dict) -> None:
     exec(textwrap.dedent(source), namespace)
 
 
-def test_model_function_reading_a_changed_global_retrains(trainings):
+def test_code_mode_model_function_reading_a_changed_global_retrains(trainings):
     X, y = _binary()
     ns = {"__name__": "__main__"}
     _cell(
@@ -93,14 +308,14 @@ def test_model_function_reading_a_changed_global_retrains(trainings):
         """,
         ns,
     )
-    first = C(ns["trunk"], epochs=2, random_state=0).fit(X, y)
+    first = C(ns["trunk"], epochs=2, random_state=0, fit_cache="code").fit(X, y)
     ns["UNITS"] = 7
-    second = C(ns["trunk"], epochs=2, random_state=0).fit(X, y)
+    second = C(ns["trunk"], epochs=2, random_state=0, fit_cache="code").fit(X, y)
     assert len(trainings) == 2
     assert first.model_.layers[1].units == 4 and second.model_.layers[1].units == 7
 
 
-def test_model_function_calling_a_redefined_helper_retrains(trainings):
+def test_code_mode_model_function_calling_a_redefined_helper_retrains(trainings):
     X, y = _binary()
     ns = {"__name__": "__main__"}
     _cell(
@@ -114,7 +329,7 @@ def test_model_function_calling_a_redefined_helper_retrains(trainings):
         """,
         ns,
     )
-    first = C(ns["trunk"], epochs=2, random_state=0).fit(X, y)
+    first = C(ns["trunk"], epochs=2, random_state=0, fit_cache="code").fit(X, y)
     assert first.model_.layers[1].units == 3
     _cell(
         """
@@ -123,13 +338,13 @@ def test_model_function_calling_a_redefined_helper_retrains(trainings):
         """,
         ns,
     )
-    second = C(ns["trunk"], epochs=2, random_state=0).fit(X, y)
+    second = C(ns["trunk"], epochs=2, random_state=0, fit_cache="code").fit(X, y)
     assert len(trainings) == 2 and second.model_.layers[1].units == 6
-    third = C(ns["trunk"], epochs=2, random_state=0).fit(X, y)  # nothing changed: shared
+    third = C(ns["trunk"], epochs=2, random_state=0, fit_cache="code").fit(X, y)  # nothing changed: shared
     assert len(trainings) == 2 and third.model_.layers[1].units == 6
 
 
-def test_functions_of_unknowable_content_are_not_cached(trainings):
+def test_code_mode_functions_of_unknowable_content_are_not_cached(trainings):
     X, y = _binary()
     helpers = types.ModuleType("user_helpers")  # the user's own module, not an installed package
     helpers.units = 3
@@ -142,13 +357,13 @@ def test_functions_of_unknowable_content_are_not_cached(trainings):
         """,
         ns,
     )
-    C(ns["trunk"], epochs=2, random_state=0).fit(X, y)
+    C(ns["trunk"], epochs=2, random_state=0, fit_cache="code").fit(X, y)
     helpers.units = 5
-    later = C(ns["trunk"], epochs=2, random_state=0).fit(X, y)
+    later = C(ns["trunk"], epochs=2, random_state=0, fit_cache="code").fit(X, y)
     assert len(trainings) == 2 and later.model_.layers[1].units == 5
 
 
-def test_a_subclass_redefined_with_other_code_retrains(trainings):
+def test_code_mode_subclass_redefined_with_other_code_retrains(trainings):
     X, y = _binary()
     ns = {"__name__": "__main__", "C": C}
     _cell(
@@ -159,7 +374,7 @@ def test_a_subclass_redefined_with_other_code_retrains(trainings):
         """,
         ns,
     )
-    ns["Mine"](**FAST).fit(X, y)
+    ns["Mine"](**FAST, fit_cache="code").fit(X, y)
     _cell(
         """
         class Mine(C):
@@ -169,7 +384,7 @@ def test_a_subclass_redefined_with_other_code_retrains(trainings):
         """,
         ns,
     )
-    ns["Mine"](**FAST).fit(X, y)
+    ns["Mine"](**FAST, fit_cache="code").fit(X, y)
     assert len(trainings) == 2
 
 
@@ -283,7 +498,7 @@ def test_junk_and_foreign_entries_retrain_and_say_so(trainings, tmp_path, capsys
         f.unlink()
     C(**FAST, memory=str(tmp_path)).fit(X2, y2)
     other = _entry(tmp_path)
-    key = _cache.key_for(C(**FAST, memory=str(tmp_path)), X, y, None, ("fit", FAST["epochs"], None))
+    key = _cachekey.key_for(C(**FAST, memory=str(tmp_path)), X, y, None, ("fit", FAST["epochs"], None))
     other.rename(other.with_name(key + ".skmh"))
     skmultihead.clear_cache()
     C(**FAST, memory=str(tmp_path)).fit(X, y)
@@ -294,7 +509,7 @@ def test_an_entry_of_the_right_key_but_another_target_is_not_served(trainings, t
     X, y = _binary()
     C(**FAST, memory=str(tmp_path)).fit(X, 1 - y)  # another target, same shapes
     other = _entry(tmp_path)
-    key = _cache.key_for(C(**FAST, memory=str(tmp_path)), X, y, None, ("fit", FAST["epochs"], None))
+    key = _cachekey.key_for(C(**FAST, memory=str(tmp_path)), X, y, None, ("fit", FAST["epochs"], None))
     meta, model = _savefile.read_archive(other)
     meta["key"] = key
     meta["fitted"]["spec"]["classes"][0] = {"values": [5, 6], "dtype": "<i8"}
