@@ -40,6 +40,75 @@ def test_interrupted_refit_leaves_the_estimator_as_it_was(error, warm_start):
     np.testing.assert_array_equal(clf.predict_proba(X), before_proba)
 
 
+class _FailAtBatch(keras.callbacks.Callback):
+    """Raises in the middle of an epoch, once dropout and the optimizer have moved."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == 1:
+            raise RuntimeError("user callback failed")
+
+
+_MOVING = dict(hidden_layer_sizes=(8,), dropout=0.5, epochs=2, batch_size=8, random_state=0)
+
+
+def _warm_after(failure: bool, X, y):
+    est = MultiClassKerasClassifier(**_MOVING, warm_start=True).fit(X, y)
+    if failure:
+        est.set_params(callbacks=[_FailAtBatch()])
+        with pytest.raises(RuntimeError, match="user callback failed"):
+            est.fit(X, y)
+        est.set_params(callbacks=None)
+    return est.fit(X, y).predict_proba(X)
+
+
+def _partial_after(failure: bool, X, y):
+    est = MultiClassKerasClassifier(**_MOVING).initialize(X, y)
+    if failure:
+        est.set_params(callbacks=[_FailAtBatch()])
+        with pytest.raises(RuntimeError, match="user callback failed"):
+            est.partial_fit(X, y)
+        est.set_params(callbacks=None)
+    return est.partial_fit(X, y).predict_proba(X)
+
+
+@pytest.mark.parametrize("continuation", [_warm_after, _partial_after], ids=["warm_start", "partial_fit"])
+def test_a_failed_call_leaves_nothing_that_changes_the_next(continuation):
+    # the seed generators of dropout, the optimizer's step and moments (and
+    # whether it has any) come back as they were before the failed call
+    X, _, y3, _ = learnable()
+    np.testing.assert_array_equal(continuation(True, X, y3), continuation(False, X, y3))
+
+
+def test_predictions_during_a_refit_come_from_one_fitted_state():
+    import threading
+
+    X, yb, y3, _ = learnable()
+    est = MultiClassKerasClassifier(**{**FAST, "epochs": 1}).fit(X, yb)
+    rows = X[:5]
+    stop, seen, errors = threading.Event(), set(), []
+
+    def read():
+        while not stop.is_set():
+            try:
+                proba = est.predict_proba(rows)
+                seen.add(proba.shape)
+                if proba.shape not in ((5, 2), (5, 3)) or not np.allclose(proba.sum(axis=1), 1, atol=1e-5):
+                    errors.append(proba.shape)
+            except Exception as exc:  # a mixed state fails inside predict, too
+                errors.append(repr(exc))
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for i in range(6):
+            est.set_params(random_state=i).fit(X, y3 if i % 2 == 0 else yb)
+    finally:
+        stop.set()
+        reader.join()
+    assert errors == []
+    assert seen == {(5, 2), (5, 3)}
+
+
 def test_interrupted_first_fit_leaves_the_estimator_unfitted():
     from sklearn.exceptions import NotFittedError
 
