@@ -417,13 +417,8 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         )
         with _cache.slot(key, self.memory, self.n_features_in_, self.verbose) as slot:
             if slot.state is not None and _same_spec(slot.state.spec, spec):
-                served = slot.state
-                # compiled as the fit that trained it was, optimizer state included,
-                # so that a continued fit goes on exactly as it would have
-                fitting.compile(served.network, spec, served.pos_weight)
-                if served.optimizer_state is not None:
-                    restore_optimizer(served.network.train_model, served.optimizer_state)
-                self._set_learned(served)
+                # uncompiled; its optimizer's variables wait in _optimizer_state_
+                self._set_learned(slot.state)
                 return
             seed = resolve_seed(self.random_state)
             with seeded(seed), _backend.distribution_scope(self.distribution):
@@ -436,6 +431,10 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
                 adopted = not keep and network.train_model.compiled and fitting.adopt_compiled(network, spec)
                 if not network.train_model.compiled or (not keep and not adopted):
                     fitting.compile(network, spec, pos_weight)
+                if keep and self._optimizer_state_ is not None:
+                    # a network rebuilt by the cache, load or unpickling goes on
+                    # from its optimizer's step and moments
+                    restore_optimizer(network.train_model, self._optimizer_state_)
                 history, holdout = fitting.train(
                     network,
                     X,
@@ -477,6 +476,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         self._pos_weight_ = state.pos_weight
         self.history_ = state.history
         self._holdout_ = state.holdout
+        self._optimizer_state_ = state.optimizer_state
         self._tuned_ = {}
         self.model_ = network.proba_model
         self.target_encoder_ = spec
@@ -485,7 +485,14 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         self.n_outputs_ = spec.n_outputs
 
     def _fitted_state(self) -> FittedState:
-        return FittedState(self._spec_, self._network_, self._pos_weight_, self.history_, self._holdout_)
+        return FittedState(
+            self._spec_,
+            self._network_,
+            self._pos_weight_,
+            self.history_,
+            self._holdout_,
+            self._optimizer_state_,
+        )
 
     # ---- answers ----------------------------------------------------------
     def _outputs(self, X) -> list:
@@ -511,7 +518,8 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             (each in [0, 1]), one such array per output for multi-output.
         """
         with _lock(self):
-            return self._spec_.predict_proba(self._outputs(X))
+            outputs = self._outputs(X)
+            return self._spec_.predict_proba(outputs)
 
     def predict(self, X):
         """Decisions, in the form y had at fit.
@@ -531,7 +539,8 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             at fit), label collections, or one column per output.
         """
         with _lock(self):
-            return self._spec_.predict(self._outputs(X), self._thresholds())
+            outputs = self._outputs(X)
+            return self._spec_.predict(outputs, self._thresholds())
 
     def score(self, X, y, sample_weight=None):
         """Accuracy; for multi-label and multi-output, subset accuracy.
@@ -551,7 +560,8 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             The share of rows whose every label is right, as in scikit-learn.
         """
         with _lock(self):
-            return self._spec_.score(y, self.predict(X), sample_weight)
+            y_pred = self.predict(X)
+            return self._spec_.score(y, y_pred, sample_weight)
 
     def _thresholds(self):
         tuned = None
@@ -619,7 +629,15 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         _persist.save_estimator(self, path)
 
     # ---- pickling ---------------------------------------------------------
-    _LEARNED = ("_spec_", "_network_", "_pos_weight_", "history_", "_holdout_", "_tuned_")
+    _LEARNED = (
+        "_spec_",
+        "_network_",
+        "_pos_weight_",
+        "history_",
+        "_holdout_",
+        "_optimizer_state_",
+        "_tuned_",
+    )
     _DERIVED = ("model_", "target_encoder_", "task_", "classes_", "n_outputs_")
 
     def __getstate__(self):

@@ -18,6 +18,7 @@ tunes on. It goes to data in two forms:
 
 from __future__ import annotations
 
+import base64
 import copy
 import math
 import re
@@ -51,17 +52,24 @@ class FittedState:
     history: dict
     holdout: tuple | None  # (y_true (n, T), proba (n, T), weights (n,) or None)
 
-    # Set on a state rebuilt by the fit cache: the optimizer's variables, to be
-    # put back once the network is compiled (``continuation``).
+    # The optimizer's variables of a network rebuilt uncompiled (by the fit
+    # cache, ``load`` or unpickling), put back when a continued fit compiles it.
     optimizer_state: list | None = None
+
+    def optimizer_values(self) -> list | None:
+        """What a continued fit's optimizer starts from: the live optimizer's
+        variables, or those waiting for the compile."""
+        saved = snapshot(self.network.train_model)["optimizer"]
+        return saved if saved is not None else self.optimizer_state
 
     # ---- in memory --------------------------------------------------------
     def detached(self) -> dict:
         """A copy that shares nothing with live objects: the network's config
         and every variable a continued fit reads (``_training.snapshot``)."""
         model = self.network.train_model
+        saved = {"variables": snapshot(model)["variables"], "optimizer": self.optimizer_values()}
         return {
-            "model": (type(model), model.get_config(), snapshot(model)),
+            "model": (type(model), model.get_config(), saved),
             "heads": copy.deepcopy(self.network.heads),
             "from_logits": self.network.from_logits,
             "rest": copy.deepcopy((self.spec, self.pos_weight, self.history, self.holdout)),
@@ -93,7 +101,16 @@ class FittedState:
     def to_meta(self) -> dict:
         spec = self.spec
         holdout = self.holdout
+        optimizer = self.optimizer_values()
         return {
+            # what the .keras format leaves out and a continued fit reads: the
+            # seed generators of dropout layers, the optimizer's step and moments
+            "continuation": {
+                "network": _arrays_to_json(
+                    [np.array(v.numpy()) for v in _unsaved_variables(self.network.train_model)]
+                ),
+                "optimizer": None if optimizer is None else _arrays_to_json(optimizer),
+            },
             "history_": {str(k): [float(v) for v in vals] for k, vals in self.history.items()},
             "pos_weight": None if self.pos_weight is None else [float(w) for w in self.pos_weight],
             "holdout": None
@@ -148,14 +165,74 @@ class FittedState:
         holdout = _holdout_from_json(meta["holdout"], spec)
         train_model = _savefile.model_from_bytes(model_bytes, safe_mode=safe_mode, limits=limits)
         _check_model(train_model, net_heads, net["from_logits"], n_features_in)
+        optimizer = _continuation_from_json(meta.get("continuation"), train_model)
         network = network_from_train_model(train_model, net_heads, net["from_logits"])
-        return cls(spec, network, pos_weight, history, holdout)
+        return cls(spec, network, pos_weight, history, holdout, optimizer)
 
 
 def network_from_train_model(train_model, heads: list, from_logits: bool) -> Network:
     if from_logits:
         return wrap_logits(train_model, heads)
     return Network(train_model, train_model, heads, False)
+
+
+def _unsaved_variables(model) -> list:
+    """The network's variables that are not weights (seed generator states)."""
+    weights = {id(w) for w in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
+
+
+def _arrays_to_json(arrays) -> dict:
+    arrays = [np.asarray(a, order="C") for a in arrays]  # (ascontiguousarray makes 0-d arrays 1-d)
+    return {
+        "shapes": [list(a.shape) for a in arrays],
+        "dtypes": [a.dtype.str for a in arrays],
+        "data": base64.b64encode(b"".join(a.tobytes() for a in arrays)).decode("ascii"),
+    }
+
+
+def _arrays_from_json(d, where: str) -> list:
+    """Arrays of the declared shapes and plain numeric dtypes, whose bytes add
+    up exactly to the data stored (nothing is allocated that the file does
+    not hold)."""
+    _expect_dict(d, where, ("shapes", "dtypes", "data"))
+    shapes, dtypes = _list(d["shapes"], f"{where}.shapes"), _list(d["dtypes"], f"{where}.dtypes")
+    if len(shapes) != len(dtypes) or not isinstance(d["data"], str):
+        _fail(where, "one dtype per shape, and the data as a string")
+    try:
+        raw = base64.b64decode(d["data"], validate=True)
+    except (ValueError, TypeError) as exc:
+        _fail(where, f"data is not base64 ({exc})")
+    arrays, offset = [], 0
+    for i, (shape, dtype) in enumerate(zip(shapes, dtypes)):
+        shape = tuple(_int(n, f"{where}.shapes[{i}]") for n in _list(shape, f"{where}.shapes[{i}]", 32))
+        dtype = check_dtype(dtype, f"{where}.dtypes[{i}]")
+        if dtype.kind not in "biuf":
+            _fail(where, "arrays must be numeric")
+        size = math.prod(shape) * dtype.itemsize
+        if offset + size > len(raw):
+            _fail(where, "the shapes declare more data than is stored")
+        arrays.append(np.frombuffer(raw, dtype, math.prod(shape), offset).reshape(shape).copy())
+        offset += size
+    if offset != len(raw):
+        _fail(where, "the data holds more bytes than the shapes declare")
+    return arrays
+
+
+def _continuation_from_json(c, model) -> list | None:
+    """Put the stored seed generator states into ``model``; the optimizer's
+    variables, for the compile of a continued fit. Files written before these
+    were kept have none: their continued fits start a fresh optimizer."""
+    if c is None:
+        return None
+    _expect_dict(c, "continuation", ("network", "optimizer"))
+    unsaved = _unsaved_variables(model)
+    values = _arrays_from_json(c["network"], "continuation.network")
+    if len(values) != len(unsaved) or any(tuple(v.shape) != a.shape for v, a in zip(unsaved, values)):
+        _fail("continuation.network", "does not match the network's variables")
+    for variable, value in zip(unsaved, values):
+        variable.assign(value)
+    return None if c["optimizer"] is None else _arrays_from_json(c["optimizer"], "continuation.optimizer")
 
 
 # ---------------------------------------------------------------------------

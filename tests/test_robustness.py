@@ -190,3 +190,21 @@ def test_a_seeded_fit_is_the_same_while_another_thread_draws_from_random():
         stop.set()
         other.join()
     np.testing.assert_array_equal(busy, reference)
+
+
+@pytest.mark.parametrize("how", ["save", "pickle"])
+def test_a_loaded_estimator_continues_as_the_saved_one(tmp_path, how):
+    # the .keras format keeps weights only: the seed generators of dropout and
+    # the optimizer's step and moments travel beside it
+    import pickle
+
+    X, _, y3, _ = learnable()
+    est = MultiClassKerasClassifier(**_MOVING).fit(X, y3)
+    if how == "save":
+        est.save(tmp_path / "m.skmh")
+        copy = skmultihead.load(tmp_path / "m.skmh")
+    else:
+        copy = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(
+        copy.partial_fit(X, y3).predict_proba(X), est.partial_fit(X, y3).predict_proba(X)
+    )
