@@ -547,6 +547,22 @@ def test_a_folder_others_can_write_is_not_used(trainings, tmp_path):
     assert len(trainings) == 3
 
 
+def test_a_folder_inside_a_parent_others_can_write_is_not_used(trainings, tmp_path):
+    # whoever can write the parent can swap the folder between the check and the read
+    parent = tmp_path / "open"
+    X, y = _plant(tmp_path, parent / "cache")
+    os.chmod(parent, 0o777)
+    with pytest.warns(UserWarning, match="unsafe"):
+        C(**FAST, memory=str(parent / "cache")).fit(X, y)
+    assert len(trainings) == 2
+    skmultihead.clear_cache()
+    os.chmod(parent, 0o777 | 0o1000)  # the sticky bit, as /tmp: no one renames another's files
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        C(**FAST, memory=str(parent / "cache")).fit(X, y)
+    assert len(trainings) == 2  # the entry in a safe path is served
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="giving a folder to another user needs root")
 def test_a_folder_of_another_user_is_not_used(trainings, tmp_path):
     theirs = tmp_path / "theirs"
