@@ -6,6 +6,7 @@ import inspect
 import numbers
 import os
 import threading
+import warnings
 import weakref
 
 import joblib
@@ -175,9 +176,43 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         ]
 
     def get_params(self, deep=True):
-        params = super().get_params(deep=deep)
+        """Parameters for this estimator, as scikit-learn's, plus the routed
+        and extra ones it holds.
+
+        A subclass ``__init__`` that takes an argument without storing it
+        (scikeras builds its parameters from the instance, so such classes
+        work there) leaves it out, and ``fit`` warns that its value is unused.
+        """
+        params = {}
+        for key in self._get_param_names():
+            if key not in vars(self):
+                continue  # an __init__ argument never stored: see _warn_unstored
+            value = getattr(self, key)
+            if deep and hasattr(value, "get_params") and not isinstance(value, type):
+                params.update((f"{key}__{k}", v) for k, v in value.get_params().items())
+            params[key] = value
         params.update({k: getattr(self, k) for k in self._extra_param_names()})
         return params
+
+    def _warn_unstored(self) -> None:
+        unstored = [k for k in self._get_param_names() if k not in vars(self)]
+        if unstored:
+            warnings.warn(
+                f"{type(self).__name__}.__init__ takes {unstored} but does not store "
+                f"{'it' if len(unstored) == 1 else 'them'}, so the value given is not used (as "
+                "under scikeras). Store each argument under its own name in __init__ "
+                f"(self.{unstored[0]} = {unstored[0]}), as scikit-learn requires, to use it.",
+                UserWarning,
+                stacklevel=4,
+            )
+
+    @staticmethod
+    def scorer(y_true, y_pred, **kwargs) -> float:
+        """scikeras's hook for ``score``: a subclass may override it (as a
+        staticmethod taking ``y_true, y_pred, **kwargs``) to score with
+        another metric; ``score`` then returns what it returns. By default
+        accuracy, and subset accuracy for multi-label and multi-output y."""
+        raise NotImplementedError  # never called: score() answers itself unless overridden
 
     def set_params(self, **params):
         plain = {}
@@ -354,6 +389,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         )
 
     def _fit(self, X, y, sample_weight, epochs: int, keep: bool, classes=None, call="fit", fit_kwargs=None):
+        self._warn_unstored()
         self._check_extra_params()
         check_threshold_param(self.threshold)
         _backend.check_distribution(self.distribution)
@@ -561,6 +597,9 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         """
         with _lock(self):
             y_pred = self.predict(X)
+            if _overrides(type(self), "scorer"):
+                score_args = self._routed("score__")
+                return float(self.scorer(y, y_pred, sample_weight=sample_weight, **score_args))
             return self._spec_.score(y, y_pred, sample_weight)
 
     def _thresholds(self):
@@ -680,6 +719,11 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
 # ---------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------
+
+
+def _overrides(cls: type, name: str) -> bool:
+    """Whether a subclass defines ``name`` itself (scikeras's hooks)."""
+    return inspect.getattr_static(cls, name) is not inspect.getattr_static(BaseKerasClassifier, name)
 
 
 def _with_classes(y, classes, kind):

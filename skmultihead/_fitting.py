@@ -336,8 +336,13 @@ class Fitting:
         return out, pos_weight
 
     def early_stopping_on(self, n_samples: int) -> bool:
+        """``early_stopping="auto"``: on from ``EARLY_STOPPING_AUTO_ROWS`` rows
+        for the built-in network only. A user's own network (``model=`` or a
+        ``_keras_build_fn``) trains on every row for every epoch, as the same
+        script does under scikeras, unless early stopping is asked for."""
         if self.est.early_stopping == "auto":
-            return n_samples >= EARLY_STOPPING_AUTO_ROWS
+            own = self.est.model is None and self.est._model_function() is None
+            return own and n_samples >= EARLY_STOPPING_AUTO_ROWS
         return bool(self.est.early_stopping)
 
     def train(self, network, X, targets, weights, spec, epochs, seed, fit_kwargs=None, stop_early=True):

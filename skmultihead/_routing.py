@@ -10,7 +10,16 @@ from __future__ import annotations
 
 import inspect
 
-ROUTING_PREFIXES = ("model__", "optimizer__", "loss__", "metrics__", "callbacks__", "fit__", "predict__")
+ROUTING_PREFIXES = (
+    "model__",
+    "optimizer__",
+    "loss__",
+    "metrics__",
+    "callbacks__",
+    "fit__",
+    "predict__",
+    "score__",
+)
 # Keyword arguments of keras.Model.fit that may also be given to the
 # constructor, as scikeras takes them; they reach Model.fit unchanged.
 KERAS_FIT_ARGS = frozenset(

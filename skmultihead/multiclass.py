@@ -76,7 +76,9 @@ class MultiClassKerasClassifier(BaseKerasClassifier):
         restore the weights of the best epoch. The score is the validation
         loss, and for multi-label 0/1 targets micro-F1 at threshold 0.5
         (``history_["val_f1_micro"]``): their loss bottoms out before rare
-        labels are learnt. "auto" stops early from 1,000 rows on.
+        labels are learnt. "auto" stops early from 1,000 rows on with the
+        built-in network, and never with a ``model`` of your own, which
+        trains on every row as under scikeras.
     validation_fraction : float, default=0.1
     n_iter_no_change : int, default=10
     class_weight : dict, "balanced", list of dict or None, default=None

@@ -574,3 +574,133 @@ def test_a_feature_encoder_may_feed_a_model_with_several_inputs():
 
     with pytest.raises(ValueError, match="one row per sample"):
         Ragged(model=two_inputs, epochs=1).fit(X, y)
+
+
+# ---------------------------------------------------------------------------
+# scikeras's documented patterns (its notebooks, run with the import swapped)
+# ---------------------------------------------------------------------------
+
+
+def test_a_subclass_scorer_is_what_score_returns_everywhere():
+    from sklearn.model_selection import cross_val_score
+
+    class Scored(C):
+        @staticmethod
+        def scorer(y_true, y_pred, **kwargs):
+            return -123.0
+
+    X, y = _X_y()
+    est = Scored(hidden_layer_sizes=(4,), dropout=0.0, epochs=1, random_state=0).fit(X, y)
+    assert est.score(X, y) == -123.0
+    assert list(cross_val_score(Scored(hidden_layer_sizes=(4,), epochs=1), X, y, cv=2)) == [-123.0, -123.0]
+    # the plain class keeps its accuracy
+    plain = C(hidden_layer_sizes=(4,), dropout=0.0, epochs=1, random_state=0).fit(X, y)
+    assert 0 <= plain.score(X, y) <= 1
+
+
+def test_a_scorer_gets_sample_weight_and_routed_score_arguments():
+    seen = {}
+
+    class Scored(C):
+        @staticmethod
+        def scorer(y_true, y_pred, sample_weight=None, **kwargs):
+            seen.update(kwargs, sample_weight=sample_weight)
+            from sklearn.metrics import fbeta_score
+
+            return fbeta_score(y_true, y_pred, sample_weight=sample_weight, **kwargs)
+
+    X, y = _X_y()
+    est = Scored(hidden_layer_sizes=(4,), epochs=1, random_state=0, score__beta=2.0).fit(X, y)
+    w = np.ones(len(y))
+    est.score(X, y, sample_weight=w)
+    assert seen["beta"] == 2.0 and seen["sample_weight"] is w
+
+
+def test_a_scorer_scores_what_a_target_encoder_decodes():
+    # DataTransformers: two outputs encoded by the subclass, scored its own way
+    from sklearn.preprocessing import FunctionTransformer
+
+    class TwoOutputs(C):
+        @property
+        def target_encoder(self):
+            return FunctionTransformer(
+                lambda y: [y[:, 0:1].astype("float32"), y[:, 1:2].astype("float32")],
+                inverse_func=lambda out, return_proba=False: np.column_stack(
+                    [(o > 0.5).astype(int) for o in out]
+                ),
+                check_inverse=False,
+            )
+
+        @staticmethod
+        def scorer(y_true, y_pred, **kwargs):
+            return float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
+
+    def two_heads(meta, compile_kwargs):
+        inp = keras.Input((meta["n_features_in_"],))
+        outs = [keras.layers.Dense(1, activation="sigmoid", name=n)(inp) for n in ("a", "b")]
+        model = keras.Model(inp, outs)
+        model.compile(optimizer="adam", loss="binary_crossentropy")
+        return model
+
+    X, y = _X_y()
+    Y = np.column_stack([y, 1 - y])
+    est = TwoOutputs(model=two_heads, epochs=1, random_state=0).fit(X, Y)
+    assert est.score(X, Y) == pytest.approx(np.mean(est.predict(X) == Y))
+
+
+def test_an_init_argument_the_subclass_does_not_store_is_left_out_with_a_warning():
+    # MLPClassifier_MLPRegressor: __init__ takes optimizer__learning_rate and never stores it
+    class MLPClassifier(C):
+        def __init__(
+            self,
+            hidden_layer_sizes=(4,),
+            optimizer="adam",
+            optimizer__learning_rate=0.001,
+            epochs=2,
+            verbose=0,
+            **kwargs,
+        ):
+            super().__init__(**kwargs)
+            self.hidden_layer_sizes = hidden_layer_sizes
+            self.optimizer = optimizer
+            self.epochs = epochs
+            self.verbose = verbose
+
+    X, y = _X_y()
+    est = MLPClassifier(random_state=0)
+    params = est.get_params()
+    assert "optimizer__learning_rate" not in params and params["hidden_layer_sizes"] == (4,)
+    with pytest.warns(UserWarning, match=r"does not store it.*self\.optimizer__learning_rate ="):
+        est.fit(X, y)
+    assert len(est.history_["loss"]) == 2
+    twin = clone(est)
+    assert twin.get_params() == est.get_params()
+
+
+def test_early_stopping_auto_leaves_a_users_own_model_on_every_row():
+    X = np.random.RandomState(0).randn(1_200, 4).astype("float32")
+    y = (X[:, 0] > 0).astype(int)
+    own = C(model=lambda meta: _dense(meta, 4), epochs=2, random_state=0).fit(X, y)
+    assert "val_loss" not in own.history_ and len(own.history_["loss"]) == 2
+    builtin = C(hidden_layer_sizes=(4,), epochs=2, random_state=0).fit(X, y)
+    assert "val_loss" in builtin.history_
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.5])
+def test_a_seeded_fit_of_a_users_model_equals_a_seeded_plain_keras_fit(dropout):
+    X = np.random.RandomState(0).randn(200, 4).astype("float32")
+    y = (X[:, 0] > 0).astype(int)
+
+    def build(meta=None):
+        inp = keras.Input((4,))
+        h = keras.layers.Dropout(dropout)(keras.layers.Dense(8, activation="relu")(inp))
+        model = keras.Model(inp, keras.layers.Dense(1, activation="sigmoid")(h))
+        model.compile(optimizer="adam", loss="binary_crossentropy")
+        return model
+
+    keras.utils.set_random_seed(7)
+    plain = build()
+    plain.fit(X, y, epochs=3, batch_size=32, verbose=0)
+    expected = plain.predict(X, verbose=0)[:, 0]
+    est = C(model=build, epochs=3, batch_size=32, random_state=7).fit(X, y)
+    np.testing.assert_allclose(est.predict_proba(X)[:, 1], expected, rtol=1e-6, atol=1e-6)
