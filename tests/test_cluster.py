@@ -38,12 +38,15 @@ def _search_on(backend_name, tmp_path):
     X, _, y3, Y = learnable(160)
     log = tmp_path / "builds.log"
     kw = {k: v for k, v in SMALL.items() if k != "hidden_layer_sizes"}
-    est = MultiLabelKerasClassifier(_counting_trunk(str(log)), **kw, memory=str(tmp_path / "shared"))
+    # a model function is code: sharing its fits is the user's explicit choice
+    est = MultiLabelKerasClassifier(
+        _counting_trunk(str(log)), **kw, memory=str(tmp_path / "shared"), fit_cache="code"
+    )
     with joblib.parallel_backend(backend_name):
         search = GridSearchCV(est, GRID, cv=KFold(2), scoring="f1_micro", n_jobs=-1).fit(X, Y)
         cv = cross_val_score(MultiClassKerasClassifier(**SMALL), X, y3, cv=KFold(2), n_jobs=-1)
     serial = GridSearchCV(
-        MultiLabelKerasClassifier(_counting_trunk(str(tmp_path / "serial.log")), **kw),
+        MultiLabelKerasClassifier(_counting_trunk(str(tmp_path / "serial.log")), **kw, fit_cache="code"),
         GRID,
         cv=KFold(2),
         scoring="f1_micro",
