@@ -24,6 +24,7 @@ from ._training import (
     StopOnNonFinite,
     TrainingDivergedError,
     ValidationScore,
+    build_compiled,
     build_optimizer,
     class_index,
     fit_targets,
@@ -425,6 +426,8 @@ class Fitting:
                 size = extra.pop("validation_batch_size", None) or self.est.batch_size
                 X_val, y_val, w_val = (*fit_validation, None)[:3]
                 fit_validation = _backend.sparse_batches(X_val, y_val, w_val, size, False)
+        if batches is None:
+            build_compiled(network.train_model, x, y, sample_weight)
         network.train_model.fit(
             x=x,
             y=y,

@@ -259,3 +259,19 @@ def build_optimizer(model) -> None:
     opt = getattr(model, "optimizer", None)
     if opt is not None and not opt.built:
         opt.build(model.trainable_variables)
+
+
+def build_compiled(model, x, y, sample_weight) -> None:
+    """Build a compiled network's loss and metrics from the first row before
+    ``Model.fit`` does. Keras builds them on a model's first fit from the first
+    batch of an extra pass over the data, which on JAX draws one more shuffle
+    from NumPy's generator: a network's first fit and a later one (a served,
+    loaded or rolled-back network going on) would see the rows in other
+    orders for the same seed."""
+    if isinstance(x, (list, tuple, dict)) or not hasattr(x, "shape") or not len(x):
+        return
+    first = lambda a: None if a is None else [t[:1] for t in a] if isinstance(a, (list, tuple)) else a[:1]
+    try:
+        model._symbolic_build(data_batch=(first(x), first(y), first(sample_weight)))
+    except Exception:  # another Keras layout, or inputs it cannot describe: Keras builds at fit
+        pass
