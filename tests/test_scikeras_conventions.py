@@ -692,7 +692,9 @@ def test_early_stopping_auto_leaves_a_users_own_model_on_every_row():
 # served, loaded or rolled-back network goes on exactly as the original
 # (test_cache.py, test_robustness.py). A seeded plain Keras first fit on JAX
 # therefore sees the rows in another order (README, "Coming from scikeras").
-@pytest.mark.backend("tensorflow", "torch")
+# On torch, the estimator seeds torch's generator for the fit and gives it
+# its state back, which plain Keras does not: also another order.
+@pytest.mark.backend("tensorflow")
 @pytest.mark.parametrize("dropout", [0.0, 0.5])
 def test_a_seeded_fit_of_a_users_model_equals_a_seeded_plain_keras_fit(dropout):
     X = np.random.RandomState(0).randn(200, 4).astype("float32")
