@@ -4,6 +4,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")  # tests run on the CPU
 
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# Property tests search the same examples in CI, so that a submission passes or
+# fails on its own merits; runs by hand keep searching afresh.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture(autouse=True)
