@@ -270,7 +270,10 @@ def build_compiled(model, x, y, sample_weight) -> None:
     orders for the same seed."""
     if isinstance(x, (list, tuple, dict)) or not hasattr(x, "shape") or not len(x):
         return
-    first = lambda a: None if a is None else [t[:1] for t in a] if isinstance(a, (list, tuple)) else a[:1]
+
+    def first(a):
+        return None if a is None else [t[:1] for t in a] if isinstance(a, (list, tuple)) else a[:1]
+
     try:
         model._symbolic_build(data_batch=(first(x), first(y), first(sample_weight)))
     except Exception:  # another Keras layout, or inputs it cannot describe: Keras builds at fit
