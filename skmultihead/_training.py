@@ -268,8 +268,8 @@ def build_compiled(model, x, y, sample_weight) -> None:
     from NumPy's generator: a network's first fit and a later one (a served,
     loaded or rolled-back network going on) would see the rows in other
     orders for the same seed."""
-    if isinstance(x, (list, tuple, dict)) or not hasattr(x, "shape") or not len(x):
-        return
+    if not isinstance(x, np.ndarray) or not x.shape[0]:
+        return  # sparse input, several inputs: Keras builds at fit
 
     def first(a):
         return None if a is None else [t[:1] for t in a] if isinstance(a, (list, tuple)) else a[:1]
