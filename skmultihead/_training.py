@@ -268,8 +268,12 @@ def build_compiled(model, x, y, sample_weight) -> None:
     from NumPy's generator: a network's first fit and a later one (a served,
     loaded or rolled-back network going on) would see the rows in other
     orders for the same seed."""
+    import scipy.sparse as sp
+
+    if sp.issparse(x) and x.shape[0]:
+        x = x[:1].toarray()  # only its shape and dtype are read (torch densifies batches)
     if not isinstance(x, np.ndarray) or not x.shape[0]:
-        return  # sparse input, several inputs: Keras builds at fit
+        return  # several inputs: Keras builds at fit
 
     def first(a):
         return None if a is None else [t[:1] for t in a] if isinstance(a, (list, tuple)) else a[:1]
