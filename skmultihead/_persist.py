@@ -1,13 +1,23 @@
 """``est.save(path)`` and ``skmultihead.load(path)``: an estimator as a safe file.
 
 The archive (``_savefile``) holds the hyper-parameters and the fitted state
-(``_state``). Loading sets only the estimator's own parameter names (and
-routed ``model__``/``optimizer__``/``loss__``/``fit__`` names), checks them
-the way ``fit`` does, and checks the fitted state against the network.
+(``_state``). Loading sets only the estimator's own parameter names, routed
+``model__``/``optimizer__``/``loss__``/``fit__``/... names and the arguments
+of ``keras.Model.fit``/``compile`` the constructor takes; checks them the way
+``fit`` does (and routed ones with a known meaning, such as
+``predict__batch_size`` or ``fit__validation_split``, as their destination
+would); and checks the fitted state against the network.
+
+A file never chooses where the user's next fit writes: ``memory`` is not
+restored (a loaded estimator has ``memory=None``, whatever the file says).
+Keras objects among the parameters have no stored weights behind them, so
+building them may allocate at most ``max_bytes / 64``.
 """
 
 from __future__ import annotations
 
+import inspect
+import numbers
 import os
 
 import numpy as np
@@ -16,6 +26,11 @@ from . import _savefile
 from ._state import FittedState, StateError, _expect_dict
 
 NOT_SAVED = "<not saved: "
+# Parameters a file does not restore: where the fit cache writes is the user's choice.
+NOT_RESTORED = ("memory",)
+# Keras objects among the parameters have no weights in the file: what
+# building them allocates is capped at this share of max_bytes.
+_PARAM_SHARE = 64
 
 
 def _keras_objects():
@@ -53,23 +68,23 @@ def _param_to_json(value):
     return {"__not_saved__": where}
 
 
-def _param_from_json(value, safe_mode: bool):
+def _param_from_json(value, safe_mode: bool, limits: _savefile.Limits):
     if isinstance(value, list):
-        return [_param_from_json(v, safe_mode) for v in value]
+        return [_param_from_json(v, safe_mode, limits) for v in value]
     if not isinstance(value, dict):
         return value
     if len(value) == 1 and "__tuple__" in value and isinstance(value["__tuple__"], list):
-        return tuple(_param_from_json(v, safe_mode) for v in value["__tuple__"])
+        return tuple(_param_from_json(v, safe_mode, limits) for v in value["__tuple__"])
     if len(value) == 1 and "__dict__" in value and isinstance(value["__dict__"], list):
         pairs = value["__dict__"]
         if not all(isinstance(p, list) and len(p) == 2 for p in pairs):
             raise StateError("params: a dict is stored as [key, value] pairs")
         out = {}
         for k, v in pairs:
-            k = _param_from_json(k, safe_mode)
+            k = _param_from_json(k, safe_mode, limits)
             if isinstance(k, (list, dict)):
                 raise StateError("params: dict keys must be plain values")
-            out[k] = _param_from_json(v, safe_mode)
+            out[k] = _param_from_json(v, safe_mode, limits)
         return out
     if set(value) == {"__array__", "dtype"}:
         from ._state import _float_array, check_dtype
@@ -79,22 +94,42 @@ def _param_from_json(value, safe_mode: bool):
             raise StateError("params: arrays must be numeric")
         return _float_array(value["__array__"], "params array", np.ndim(value["__array__"])).astype(dtype)
     if set(value) == {"__keras__"}:
-        import keras
-
-        try:
-            obj = keras.saving.deserialize_keras_object(value["__keras__"], safe_mode=safe_mode)
-        except Exception as exc:
-            raise StateError(
-                f"params: a Keras object could not be rebuilt ({type(exc).__name__}: {exc})"
-            ) from exc
-        if not isinstance(obj, _keras_objects()):
-            raise StateError(f"params: {type(obj).__name__} is not a Keras loss, optimizer, metric or model")
-        return obj
+        return _keras_param(value["__keras__"], safe_mode, limits)
     if set(value) == {"__not_saved__"} and isinstance(value["__not_saved__"], str):
         # Python code cannot live in a safe file. The parameter says what it
         # was, and parameter validation refuses it if the estimator is refit.
         return f"{NOT_SAVED}{value['__not_saved__'][:200]}>"
     raise StateError(f"params: unreadable value {value!r:.80}")
+
+
+def _keras_param(config, safe_mode: bool, limits: _savefile.Limits):
+    """A loss, optimizer, metric, schedule or layer/model template, rebuilt from
+    its config. The file stores no weights for it, so it is measured first
+    (built without memory) and refused past a small share of ``max_bytes``."""
+    import keras
+
+    cap = limits.max_bytes // _PARAM_SHARE
+    try:
+        _savefile.check_buildable(config, safe_mode, cap, "a Keras object among them", optimizers=True)
+    except _savefile.TooLarge as exc:
+        raise StateError(
+            f"params: {exc}, the most parameters may allocate (max_bytes/{_PARAM_SHARE}): the file "
+            "stores no weights for them. Pass max_bytes= to load a file you trust, or set the "
+            "parameter again after loading."
+        ) from None
+    except Exception as exc:
+        raise StateError(
+            f"params: a Keras object could not be rebuilt ({type(exc).__name__}: {exc})"
+        ) from exc
+    try:
+        obj = keras.saving.deserialize_keras_object(config, safe_mode=safe_mode)
+    except Exception as exc:
+        raise StateError(
+            f"params: a Keras object could not be rebuilt ({type(exc).__name__}: {exc})"
+        ) from exc
+    if not isinstance(obj, _keras_objects()):
+        raise StateError(f"params: {type(obj).__name__} is not a Keras loss, optimizer, metric or model")
+    return obj
 
 
 def _not_saved(value) -> bool:
@@ -136,12 +171,12 @@ def _estimator_classes() -> dict:
     return {c.__name__: c for c in (MultiClassKerasClassifier, MultiLabelKerasClassifier)}
 
 
-def _params_from_json(cls, params, safe_mode: bool) -> dict:
-    from ._routing import ROUTING_PREFIXES
+def _params_from_json(cls, params, safe_mode: bool, limits: _savefile.Limits) -> dict:
+    from ._routing import KERAS_COMPILE_ARGS, KERAS_FIT_ARGS, ROUTING_PREFIXES
 
     if not isinstance(params, dict):
         raise StateError("params: expected an object")
-    own = set(cls._get_param_names())
+    own = set(cls._get_param_names()) | KERAS_FIT_ARGS | KERAS_COMPILE_ARGS
     out = {}
     for key, value in params.items():
         routed = (
@@ -156,14 +191,79 @@ def _params_from_json(cls, params, safe_mode: bool) -> dict:
                 f"params: {key!r:.80} is not a parameter of {cls.__name__} nor a routed "
                 f"parameter ({', '.join(ROUTING_PREFIXES)}...)"
             )
-        out[key] = _param_from_json(value, safe_mode)
+        if key in NOT_RESTORED:
+            continue
+        out[key] = _param_from_json(value, safe_mode, limits)
     return out
+
+
+# Arguments of keras.Model.fit that the estimator gives itself (class weights
+# become sample weights): a fit__ one would collide with them.
+_SET_BY_FIT = frozenset({"x", "y", "epochs", "callbacks", "validation_data", "sample_weight", "class_weight"})
+
+
+def _routed_constraints() -> dict:
+    """What the Keras fit/compile arguments with a known type must be, as
+    scikit-learn constraints (Keras itself would fail only mid-fit)."""
+    from sklearn.utils._param_validation import Interval, StrOptions
+
+    positive = Interval(numbers.Integral, 1, None, closed="left")
+    return {
+        "batch_size": [None, positive],
+        "verbose": [StrOptions({"auto"}), Interval(numbers.Integral, 0, 2, closed="both")],
+        "validation_split": [Interval(numbers.Real, 0, 1, closed="left")],
+        "shuffle": ["boolean"],
+        "initial_epoch": [Interval(numbers.Integral, 0, None, closed="left")],
+        "steps_per_epoch": [None, positive],
+        "validation_steps": [None, positive],
+        "validation_batch_size": [None, positive],
+        "validation_freq": [positive, list],
+        "steps_per_execution": [positive],
+        "jit_compile": ["boolean", StrOptions({"auto"})],
+        "run_eagerly": ["boolean"],
+    }
+
+
+def check_routed(cls, params: dict) -> None:
+    """Routed parameters with a known meaning must be what their destination
+    takes: ``predict__batch_size`` a positive int or None; ``fit__*`` an
+    argument of ``keras.Model.fit`` that the estimator does not set itself,
+    of the right type; the Keras fit/compile arguments the constructor takes
+    likewise. Others (``model__``, ``score__``...) go to the user's code."""
+    import keras
+    from sklearn.utils._param_validation import validate_parameter_constraints
+
+    from ._routing import KERAS_COMPILE_ARGS, KERAS_FIT_ARGS
+
+    known = _routed_constraints()
+    fit_args = set(inspect.signature(keras.Model.fit).parameters) - {"self"} - _SET_BY_FIT
+    constraints, values = {}, {}
+    for key, value in params.items():
+        if _not_saved(value):
+            continue  # refused by its name if the estimator is refit
+        if isinstance(key, str) and key.startswith("fit__"):
+            arg = key[len("fit__") :]
+            if arg not in fit_args:
+                raise StateError(
+                    f"params: {key!r:.80} is not an argument of keras.Model.fit that the estimator passes "
+                    f"on (it sets {sorted(_SET_BY_FIT)} itself)"
+                )
+        elif key == "predict__batch_size":
+            arg = "batch_size"
+        elif key in KERAS_FIT_ARGS or key in KERAS_COMPILE_ARGS:
+            arg = key
+        else:
+            continue
+        if arg in known:
+            constraints[key], values[key] = known[arg], value
+    try:
+        validate_parameter_constraints(constraints, values, caller_name=cls.__name__)
+    except (TypeError, ValueError) as exc:
+        raise StateError(f"params: {exc}") from exc
 
 
 def _check_params(cls, params: dict) -> None:
     """The loaded parameters must pass the checks fit applies."""
-    import inspect
-
     defaults = {
         name: p.default
         for name, p in inspect.signature(cls.__init__).parameters.items()
@@ -174,10 +274,16 @@ def _check_params(cls, params: dict) -> None:
         probe._validate_params()
     except (TypeError, ValueError) as exc:
         raise StateError(f"params: {exc}") from exc
+    check_routed(cls, params)
 
 
 def load_estimator(path, safe_mode: bool = True, limits: _savefile.Limits | None = None):
+    """The estimator in a file written by ``save_estimator``; everything in it
+    checked (``_savefile.read_archive``, ``FittedState.from_meta``). Its
+    ``memory`` is None whatever the file says: a file never chooses where
+    the user's next fit writes."""
     name = os.fspath(path)
+    limits = limits or _savefile.Limits()
     meta, model_bytes = _savefile.read_archive(path, limits)
     try:
         return _estimator_from_meta(meta, model_bytes, safe_mode, limits)
@@ -197,7 +303,7 @@ def _estimator_from_meta(meta: dict, model_bytes: bytes, safe_mode: bool, limits
     if cls is None:
         raise StateError(f"unknown estimator class {meta.get('class')!r:.80}")
     _expect_dict(meta, "file", ("params", "fitted"))
-    params = _params_from_json(cls, meta["params"], safe_mode)
+    params = _params_from_json(cls, meta["params"], safe_mode, limits)
     _check_params(cls, params)
     fitted = meta["fitted"]
     _expect_dict(fitted, "fitted", ("n_features_in_", "feature_names_in_"))

@@ -347,6 +347,10 @@ def _check_spec(spec: TargetSpec) -> None:
     for c in classes:
         if len(c) < 1 or len({_label_key(v) for v in c.tolist()}) != len(c):
             _fail("spec.classes", "each set of classes must be non-empty and hold no duplicates")
+        if not _strictly_increasing(c.tolist()):
+            # fit keeps them sorted (np.unique, sorted label collections), and
+            # labels are looked up by bisection: unsorted classes mislabel.
+            _fail("spec.classes", "each set of classes must be sorted, as fit gives them")
     by_column = FORM_CLASSES[form].by_column
     if task not in FORM_CLASSES[form].tasks:
         _fail("spec", f"form {form!r} does not go with task {task!r}")
@@ -381,6 +385,13 @@ def _check_spec(spec: TargetSpec) -> None:
             "spec.n_thresholds",
             f"is {spec.n_thresholds} but the heads have {thresholded} thresholded outputs",
         )
+
+
+def _strictly_increasing(values: list) -> bool:
+    try:
+        return all(a < b for a, b in zip(values, values[1:]))
+    except TypeError:  # labels of kinds that do not compare, which fit cannot sort either
+        return False
 
 
 def _label_key(v):

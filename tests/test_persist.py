@@ -1,7 +1,10 @@
 """Pickle, cloudpickle, and the safe save/load format."""
 
 import json
+import os
 import pickle
+import subprocess
+import sys
 import zipfile
 
 import cloudpickle
@@ -165,3 +168,94 @@ def test_save_needs_a_fitted_estimator(tmp_path):
     with pytest.raises(NotFittedError):
         MultiClassKerasClassifier().save(tmp_path / "m")
     assert not (tmp_path / "m").exists()
+
+
+# ---------------------------------------------------------------------------
+# Pickles read by tools that trust the estimator's class, not its contents
+# ---------------------------------------------------------------------------
+
+_FRESH_PROCESS = r"""
+import json, os, pickle, sys
+import numpy as np
+import joblib
+import skops.io
+
+skops_file, pickle_file, joblib_file, marker, trusted, x_file = sys.argv[1:]
+X = np.load(x_file)
+out = {}
+# (a) skops trusts the estimator's class; Keras's safe mode guards the network in it
+try:
+    skops.io.load(skops_file, trusted=[trusted])
+    out["skops"] = "loaded"
+except ValueError as exc:
+    out["skops"] = "ValueError: " + str(exc)[:300]
+out["ran_in_safe_mode"] = os.path.exists(marker)
+# (b) the user's own switch: after it, the network's code is trusted and runs
+import keras
+
+keras.config.enable_unsafe_deserialization()
+with open(pickle_file, "rb") as fh:
+    out["pickle"] = pickle.load(fh).predict_proba(X).tolist()
+out["joblib"] = joblib.load(joblib_file).predict_proba(X).tolist()
+out["skops_unsafe"] = skops.io.load(skops_file, trusted=[trusted]).predict_proba(X).tolist()
+out["ran_when_trusted"] = os.path.exists(marker)
+print(json.dumps(out))
+"""
+
+
+def test_a_pickled_lambda_network_does_not_run_through_skops(tmp_path):
+    """skops.io.load (and mlflow's sklearn flavour through it) runs no code
+    of types it does not trust; trusting the estimator's class must not mean
+    trusting the network inside it. Keras runs a Lambda layer's function when
+    it rebuilds the network from its config (it calls each layer on symbolic
+    inputs); its safe mode refuses to rebuild the function at all. The test
+    runs in a fresh process, so that no safe-mode switch leaks between tests."""
+    import joblib
+    import skops.io
+
+    marker = tmp_path / "ran"
+
+    path = str(marker)  # in the Lambda function's closure, which Keras stores with its code
+
+    def trunk(meta):
+        inp = keras.Input((meta["n_features_in_"],))
+        touch = keras.layers.Lambda(lambda t: (open(path, "a").close(), t)[1])
+        return keras.Model(inp, touch(inp))
+
+    X, yb, _, _ = learnable()
+    est = MultiClassKerasClassifier(trunk, epochs=1, dropout=0.0, random_state=0).fit(X, yb)
+    est.set_params(model=None)  # a Python function is no type skops trusts; the network keeps the Lambda
+    files = {name: tmp_path / name for name in ("est.skops", "est.pkl", "est.joblib", "X.npy")}
+    skops.io.dump(est, files["est.skops"])
+    files["est.pkl"].write_bytes(pickle.dumps(est))
+    joblib.dump(est, files["est.joblib"])
+    np.save(files["X.npy"], X)
+    trusted = skops.io.get_untrusted_types(file=files["est.skops"])
+    assert trusted == [f"{type(est).__module__}.{type(est).__name__}"]
+    assert marker.exists()  # fitting ran it
+    marker.unlink()
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    args = [str(files[n]) for n in ("est.skops", "est.pkl", "est.joblib")]
+    args += [str(marker), trusted[0], str(files["X.npy"])]
+    done = subprocess.run(
+        [sys.executable, "-c", _FRESH_PROCESS, *args], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["skops"].startswith("ValueError") and "safe_mode" in out["skops"], out["skops"]
+    assert out["ran_in_safe_mode"] is False
+    assert out["ran_when_trusted"] is True
+    expected = est.predict_proba(X)
+    for how in ("pickle", "joblib", "skops_unsafe"):
+        np.testing.assert_allclose(np.array(out[how]), expected, rtol=1e-6)
+
+
+def test_skops_round_trips_an_ordinary_estimator(fitted, tmp_path):
+    import skops.io
+
+    X, models = fitted
+    for est, _ in models:
+        skops.io.dump(est, tmp_path / "est.skops")
+        trusted = skops.io.get_untrusted_types(file=tmp_path / "est.skops")
+        _same_answers(est, skops.io.load(tmp_path / "est.skops", trusted=trusted), X)

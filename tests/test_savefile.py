@@ -3,9 +3,16 @@
 import io
 import json
 import os
+import resource
+import struct
+import sys
+import tempfile
 import threading
+import time
 import tracemalloc
+import warnings
 import zipfile
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -16,6 +23,9 @@ import skmultihead
 from skmultihead import MultiClassKerasClassifier, MultiLabelKerasClassifier, _savefile
 
 from ._helpers import FAST, learnable
+
+# Built on the loaded profile: under CI, conftest's "ci" profile derandomizes.
+FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 @pytest.fixture(scope="module")
@@ -241,7 +251,7 @@ def _mutate(meta, path, junk):
 
 
 @pytest.mark.parametrize("name", ["binary", "labels"])
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(FUZZ, max_examples=60)
 @given(data=st.data())
 def test_any_mutation_loads_identically_or_raises_value_error(saved, tmp_path, name, data):
     path, original = saved[name]
@@ -266,7 +276,7 @@ def test_any_mutation_loads_identically_or_raises_value_error(saved, tmp_path, n
             loaded.predict(saved["X"])
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(FUZZ, max_examples=40)
 @given(data=st.data())
 def test_any_damaged_byte_loads_identically_or_raises_value_error(saved, tmp_path, data):
     path, original = saved["binary"]
@@ -280,6 +290,215 @@ def test_any_damaged_byte_loads_identically_or_raises_value_error(saved, tmp_pat
     except ValueError:
         return
     _same(loaded, original, saved["X"])
+
+
+# ---------------------------------------------------------------------------
+# the network's own archive, and paths that are not files
+# ---------------------------------------------------------------------------
+
+
+def _inner(model: bytes) -> dict:
+    with zipfile.ZipFile(io.BytesIO(model)) as zf:
+        return {i.filename: zf.read(i.filename) for i in zf.infolist()}
+
+
+def _pack(members, compression=zipfile.ZIP_STORED) -> bytes:
+    out = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns of a duplicate name it writes
+        with zipfile.ZipFile(out, "w", compression=compression) as zf:
+            for name, data in members:
+                zf.writestr(name, data)
+    return out.getvalue()
+
+
+def _declare(archive: bytes, name: str, size: int) -> bytes:
+    """The archive with member ``name`` declaring ``size`` bytes once
+    uncompressed, in its local header and its directory entry; data unchanged."""
+    raw = bytearray(archive)
+    with zipfile.ZipFile(io.BytesIO(archive)) as zf:
+        struct.pack_into("<I", raw, zf.getinfo(name).header_offset + 22, size)
+    at = raw.find(b"PK\x01\x02")
+    while at != -1:
+        length = struct.unpack_from("<H", raw, at + 28)[0]
+        if raw[at + 46 : at + 46 + length] == name.encode():
+            struct.pack_into("<I", raw, at + 24, size)
+        at = raw.find(b"PK\x01\x02", at + 4)
+    return bytes(raw)
+
+
+def _ints(value, path=()):
+    """Where the integers of a config are."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _ints(v, (*path, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _ints(v, (*path, i))
+    elif isinstance(value, int) and not isinstance(value, bool):
+        yield path
+
+
+SIZES = [0, 1, -1, 2, 7, 4096, 10**6, 20_000_000, 2**40]
+EDITS = st.one_of(
+    st.tuples(st.just("int"), st.integers(0, 10**6), st.sampled_from(SIZES)),
+    st.tuples(
+        st.just("member"),
+        st.sampled_from(
+            ["assets/x", "assets/a/b.txt", "extra.bin", "../x", "model.weights.npz", "config.json"]
+        ),
+        st.sampled_from([0, 100, 100_000, (1 << 20) - 1, 3 << 20]),
+        st.booleans(),  # zeros, deflated, or random bytes, stored
+    ),
+    st.tuples(
+        st.just("many"),
+        st.sampled_from([(2, (1 << 20) - 1), (60, (1 << 20) - 1), (400, 100_000), (1200, 10)]),
+    ),
+    st.tuples(
+        st.just("declare"),
+        st.sampled_from(["config.json", "metadata.json", "model.weights.h5"]),
+        st.sampled_from([0, 1, 100, 2**31, 2**32 - 1]),
+    ),
+    st.tuples(st.just("drop"), st.sampled_from(["config.json", "metadata.json", "model.weights.h5"])),
+    st.tuples(
+        st.just("byte"),
+        st.sampled_from(["config.json", "model.weights.h5"]),
+        st.floats(0, 1),
+        st.integers(0, 255),
+    ),
+    st.tuples(st.just("pad"), st.sampled_from([1000, 10**6, 4 * 10**6])),  # whitespace in config.json
+)
+
+
+def _edited(model: bytes, edit) -> tuple[bytes, bool]:
+    """The network's archive after ``edit``, and whether the network is unchanged."""
+    members = list(_inner(model).items())
+    kind = edit[0]
+    if kind == "int":
+        config = json.loads(dict(members)["config.json"])
+        places = list(_ints(config))
+        *parents, last = places[edit[1] % len(places)]
+        node = config
+        for step in parents:
+            node = node[step]
+        node[last] = edit[2]
+        members = [(n, json.dumps(config).encode() if n == "config.json" else d) for n, d in members]
+        return _pack(members), False
+    if kind == "member":
+        _, name, size, zeros = edit
+        data = bytes(size) if zeros else np.random.RandomState(size).bytes(size)
+        compression = zipfile.ZIP_DEFLATED if zeros else zipfile.ZIP_STORED
+        return _pack([*members, (name, data)], compression), name.startswith("assets/")
+    if kind == "many":
+        count, size = edit[1]
+        pad = [(f"assets/pad{i}", bytes(size)) for i in range(count)]
+        return _pack([*members, *pad], zipfile.ZIP_DEFLATED), True
+    if kind == "declare":
+        return _declare(_pack(members), edit[1], edit[2]), False
+    if kind == "drop":
+        return _pack([(n, d) for n, d in members if n != edit[1]]), False
+    if kind == "byte":
+        _, name, where, value = edit
+        out = []
+        for n, d in members:
+            if n == name:
+                d = bytearray(d)
+                d[int(where * (len(d) - 1))] = value
+                d = bytes(d)
+            out.append((n, d))
+        return _pack(out), False
+    pad = b" " * edit[1]
+    return _pack([(n, d + pad if n == "config.json" else d) for n, d in members]), True
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+@settings(FUZZ, max_examples=40)
+@given(edit=EDITS, max_bytes=st.sampled_from([1 << 30, 10**6]))
+def test_any_edit_of_the_network_archive_loads_correctly_or_raises_value_error(
+    saved, tmp_path, edit, max_bytes
+):
+    """Config sizes, members inserted or many, sizes declared, bytes damaged:
+    a correct load or a ValueError, at once, with little memory."""
+    path, original = saved["binary"]
+    meta, model = _parts(path)
+    inner, unchanged = _edited(model, edit)
+    target = _write(tmp_path / "edited", meta, inner)
+    before, start = _peak_rss_mib(), time.monotonic()
+    with mock.patch.object(tempfile, "mkdtemp", wraps=tempfile.mkdtemp) as mkdtemp:
+        try:
+            loaded = skmultihead.load(target, max_bytes=max_bytes)
+        except ValueError:
+            loaded = None
+    assert time.monotonic() - start < 30
+    # Only Keras writes, extracting the assets of an archive that passed every check
+    assert mkdtemp.call_count == 0 or (
+        loaded is not None and any(n.startswith("assets/") for n in _inner(inner))
+    )
+    if sys.platform.startswith("linux"):
+        assert _peak_rss_mib() - before < 256
+    if loaded is None:
+        return
+    proba = loaded.predict_proba(saved["X"])
+    assert proba.shape == original.predict_proba(saved["X"]).shape
+    if unchanged:
+        _same(loaded, original, saved["X"])
+
+
+def _outcome_within(seconds, fn):
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = fn()
+        except BaseException as exc:  # reported to the test
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return None if thread.is_alive() else outcome
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo") or not os.path.exists("/dev/zero"), reason="POSIX paths")
+@settings(FUZZ, max_examples=25)
+@given(
+    kind=st.sampled_from(["model", "missing", "folder", "fifo", "dev_zero", "dev_null"]),
+    links=st.integers(0, 3),
+)
+def test_any_path_loads_or_is_refused_at_once(saved, tmp_path_factory, kind, links):
+    """Through any chain of symlinks: a model file loads; a missing path is a
+    FileNotFoundError; a folder, FIFO or device a ValueError before a read."""
+    folder = tmp_path_factory.mktemp("paths")
+    target = {"model": saved["binary"][0], "missing": folder / "missing", "folder": folder}.get(kind)
+    target = target or {"dev_zero": "/dev/zero", "dev_null": "/dev/null"}.get(kind)
+    if kind == "fifo":
+        target = folder / "fifo"
+        os.mkfifo(target)
+    path = target
+    for i in range(links):
+        link = folder / f"link{i}"
+        link.symlink_to(path)
+        path = link
+    tracemalloc.start()
+    try:
+        outcome = _outcome_within(10, lambda: skmultihead.load(path))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        if kind == "fifo":  # let a reader blocked on it go on
+            try:
+                os.close(os.open(target, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:
+                pass
+    assert outcome is not None, f"load blocked on a {kind}"
+    if kind == "model":
+        _same(outcome["value"], saved["binary"][1], saved["X"])
+        return
+    assert peak < 4 << 20
+    assert isinstance(outcome.get("error"), FileNotFoundError if kind == "missing" else ValueError), outcome
 
 
 # ---------------------------------------------------------------------------
