@@ -20,7 +20,13 @@ from . import _backend, _cache, _data, _encoded, _persist, _savefile
 from ._cachekey import key_for
 from ._fitting import Fitting, spec_outputs
 from ._network import Network
-from ._routing import KERAS_COMPILE_ARGS, KERAS_FIT_ARGS, ROUTING_PREFIXES
+from ._routing import (
+    KERAS_COMPILE_ARGS,
+    KERAS_FIT_ARGS,
+    ROUTING_PREFIXES,
+    check_fit_kwargs,
+    check_optimizer_kwargs,
+)
 from ._state import FittedState
 from ._targets import MULTILABEL, infer_targets
 from ._thresholds import OBJECTIVES, check_threshold_param, resolve_thresholds, tune_thresholds
@@ -338,6 +344,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             The fitted estimator.
         """
         keep = bool(self.warm_start) and self.__sklearn_is_fitted__()
+        check_fit_kwargs(kwargs, "fit()")
         epochs = kwargs.pop("epochs", self.epochs)
         return self._fit(X, y, sample_weight, epochs=epochs, keep=keep, fit_kwargs=kwargs)
 
@@ -391,6 +398,9 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
     def _fit(self, X, y, sample_weight, epochs: int, keep: bool, classes=None, call="fit", fit_kwargs=None):
         self._warn_unstored()
         self._check_extra_params()
+        check_fit_kwargs({k: v for k, v in vars(self).items() if k in KERAS_FIT_ARGS}, "")
+        check_fit_kwargs(self._routed("fit__"), "fit__")
+        check_optimizer_kwargs(self._routed("optimizer__"))
         check_threshold_param(self.threshold)
         _backend.check_distribution(self.distribution)
         _backend.place_worker()

@@ -7,6 +7,7 @@ import scipy.sparse as sp
 from sklearn.utils.validation import validate_data
 
 from . import _backend
+from ._targets import missing_mask
 
 # Up to this many rows, prediction calls the network once; larger inputs go
 # through the same compiled graph in batches of max(batch_size, 256) rows.
@@ -41,6 +42,7 @@ def check_X(estimator, X, reset: bool):
         and np.isfinite(X).all()
     ):
         return X if _user_model(estimator) else X.astype(np.float32, copy=False)
+    _refuse_missing_times(X)
     user_model = _user_model(estimator)
     if user_model and not sp.issparse(X):
         # A network of the user's gets numbers as they are, as in scikeras:
@@ -63,6 +65,31 @@ def check_X(estimator, X, reset: bool):
         allow_nd=user_model,
         ensure_min_samples=1,
     )
+
+
+def _refuse_missing_times(X) -> None:
+    """NaT in datetime or timedelta columns of X is refused: scikit-learn's
+    validation turns it into the number -9.2e18 without a word."""
+    if isinstance(X, np.ndarray):
+        columns = {None: X} if X.dtype.kind in "mM" else {}
+    elif hasattr(X, "columns") and hasattr(X, "dtypes"):  # pandas, polars
+        columns = {
+            name: X[name]
+            for name, dtype in zip(X.columns, X.dtypes)
+            if getattr(dtype, "kind", None) in ("m", "M") or getattr(dtype, "is_temporal", lambda: False)()
+        }
+    else:
+        return
+    for name, column in columns.items():
+        mask = np.atleast_1d(np.asarray(missing_mask(column)))
+        if mask.any():
+            rows = np.flatnonzero(mask.reshape(len(mask), -1).any(axis=1))
+            where = "X" if name is None else f"Column {name!r} of X"
+            raise ValueError(
+                f"{where} holds missing dates or times (NaT) at rows {rows[:5].tolist()}"
+                f"{' and more' if len(rows) > 5 else ''}. Drop or fill those rows (e.g. with "
+                "df.dropna() or an imputer in a Pipeline) before fit or predict."
+            )
 
 
 def check_encoded(X, where: str):

@@ -9,6 +9,10 @@ reaches every class in the list. Instances are used as they are.
 from __future__ import annotations
 
 import inspect
+import math
+import numbers
+
+import numpy as np
 
 ROUTING_PREFIXES = (
     "model__",
@@ -139,3 +143,136 @@ def unflatten(kwargs: dict, prefix: str) -> dict:
             )
         kwargs[outer] = kwargs[outer](**unflatten(inner, f"{prefix}{outer}__"))
     return kwargs
+
+
+# ---------------------------------------------------------------------------
+# Checks of keras.Model.fit and optimizer arguments, which Keras takes silently
+# (fit(epochs=-3) trains nothing; a negative learning rate climbs the loss).
+# ---------------------------------------------------------------------------
+
+# keras.Model.fit arguments the estimator gives itself, and what to use instead.
+_SET_BY_ESTIMATOR = {
+    "x": "X, as fit(X, y)",
+    "y": "y, as fit(X, y)",
+    "callbacks": "the callbacks parameter",
+    "validation_data": "early_stopping=True with validation_fraction (the estimator holds rows out itself)",
+    "sample_weight": "fit(X, y, sample_weight=...)",
+    "class_weight": "the estimator's class_weight parameter",
+}
+
+
+def _label(where: str, name: str, value) -> str:
+    """How the user wrote the argument: ``fit(epochs=-3)``, ``fit__epochs=-3``, ``epochs=-3``."""
+    if where.endswith("()"):
+        return f"{where[:-1]}{name}={value!r})"
+    return f"{where}{name}={value!r}"
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _int_from(low: int, none: bool = False) -> tuple:
+    return (
+        lambda v: (none and v is None) or (_is_int(v) and v >= low),
+        f"an int >= {low}{' or None' if none else ''}",
+    )
+
+
+# What each keras.Model.fit argument the estimator passes on must be: (test, words).
+_FIT_ARGS = {
+    "epochs": _int_from(1),
+    "batch_size": _int_from(1, none=True),
+    "verbose": (
+        lambda v: (
+            v == "auto"
+            if isinstance(v, str)
+            else isinstance(v, (bool, np.bool_)) or (_is_int(v) and 0 <= v <= 2)
+        ),
+        '0, 1, 2 or "auto"',
+    ),
+    "validation_split": (lambda v: _is_real(v) and 0 <= v < 1, "a float in [0, 1)"),
+    "shuffle": (lambda v: isinstance(v, (bool, np.bool_)), "True or False"),
+    "initial_epoch": _int_from(0),
+    "steps_per_epoch": _int_from(1, none=True),
+    "validation_steps": _int_from(1, none=True),
+    "validation_batch_size": _int_from(1, none=True),
+    # Keras takes a Python int, or a list of the (1-based) epochs to validate after
+    "validation_freq": (
+        lambda v: (
+            (type(v) is int and v >= 1) or (isinstance(v, list) and all(_is_int(e) and e >= 1 for e in v))
+        ),
+        "a Python int >= 1 or a list of epochs",
+    ),
+}
+
+
+def check_fit_kwargs(kwargs: dict, where: str) -> None:
+    """Refuse ``keras.Model.fit`` arguments that Keras would take silently
+    (``epochs=-3`` trains nothing) or fail on mid-fit.
+
+    ``where`` says how they were given, for the message: ``"fit()"`` for
+    ``fit(X, y, **kwargs)`` (which may hold ``epochs``), ``"fit__"`` for routed
+    ``fit__`` parameters, ``""`` for Keras fit arguments given to the
+    constructor (``validation_split=0.2``). Bools are not counts.
+    """
+    for name, value in kwargs.items():
+        label = _label(where, name, value)
+        if name in _SET_BY_ESTIMATOR or (name == "epochs" and not where.endswith("()")):
+            instead = "the epochs parameter" if name == "epochs" else _SET_BY_ESTIMATOR[name]
+            raise ValueError(f"{label}: the estimator sets {name} itself; use {instead}.")
+        if name not in _FIT_ARGS:
+            raise TypeError(
+                f"{label} is not an argument of keras.Model.fit that the estimator passes on; "
+                f"those are {sorted(_FIT_ARGS)}."
+            )
+        test, wanted = _FIT_ARGS[name]
+        if not test(value):
+            hint = (
+                " To build the network without training it, use initialize(X, y)." if name == "epochs" else ""
+            )
+            raise (ValueError if _is_real(value) else TypeError)(f"{label}: {name} must be {wanted}.{hint}")
+
+
+_POSITIVE = (lambda v: 0 < v < math.inf, "a finite number > 0")
+_NON_NEGATIVE = (lambda v: 0 <= v < math.inf, "a finite number >= 0")
+# Optimizer hyper-parameters that Keras takes whatever their value. A schedule,
+# a callable or a tensor is not a number and is not checked; None is Keras's default.
+_OPTIMIZER_ARGS = {
+    "learning_rate": _POSITIVE,
+    "weight_decay": _NON_NEGATIVE,
+    "beta_1": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "beta_2": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "rho": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "momentum": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "ema_momentum": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "epsilon": _POSITIVE,
+    "clipnorm": _POSITIVE,
+    "clipvalue": _POSITIVE,
+    "global_clipnorm": _POSITIVE,
+    "initial_accumulator_value": _NON_NEGATIVE,
+}
+
+
+def check_optimizer_kwargs(kwargs: dict) -> None:
+    """Refuse routed ``optimizer__`` values that no optimizer trains well with
+    (a learning rate <= 0 or NaN, a negative weight decay, betas outside
+    [0, 1), a zero epsilon or clipping norm...), which Keras takes silently.
+    ``kwargs`` are the routed parameters without their prefix
+    (``{"learning_rate": -1}`` for ``optimizer__learning_rate=-1``)."""
+    for name, value in kwargs.items():
+        if name not in _OPTIMIZER_ARGS or value is None:
+            continue
+        test, wanted = _OPTIMIZER_ARGS[name]
+        label = f"optimizer__{name}={value!r}"
+        if isinstance(value, (bool, np.bool_, str)):
+            raise TypeError(f"{label}: {name} must be {wanted}.")
+        if _is_real(value) and not test(value):
+            schedule = (
+                " or a keras.optimizers.schedules.LearningRateSchedule" if name == "learning_rate" else ""
+            )
+            raise ValueError(f"{label}: {name} must be {wanted}{schedule}.")

@@ -8,6 +8,7 @@ data (NumPy arrays, strings, ints), so it pickles and turns into JSON for
 
 from __future__ import annotations
 
+import datetime
 import numbers
 from dataclasses import dataclass
 
@@ -146,14 +147,12 @@ class Indicator(Form):
     def encode(self, spec, y):
         y = _dense_2d(y)
         _check_n_columns(y, len(spec.classes[0]))
-        if y.dtype.kind not in "biuf":
+        if not _in_unit_interval(y):
             raise ValueError(
-                f"Multi-label y must be numeric 0/1 or soft values in [0, 1]; got dtype {y.dtype}."
+                "Multi-label y must hold 0/1 or soft values in [0, 1], like at fit; got "
+                f"{_values_seen(y) if y.dtype.kind in 'biuf' else f'dtype {y.dtype}'}."
             )
-        y = y.astype(np.float32)
-        if np.any((y < 0) | (y > 1)):
-            raise ValueError("Multi-label y must hold values in [0, 1]; got values outside that range.")
-        return [y]
+        return [y.astype(np.float32)]
 
     def decide(self, spec, decisions, dtype):
         return decisions[0].astype(dtype)
@@ -292,7 +291,7 @@ class TargetSpec:
 
     def encode(self, y) -> list:
         """Encode y (in the form seen at fit) into one array per head."""
-        return self._form.encode(self, y)
+        return self._form.encode(self, _checked(y))
 
     # ---- network outputs -> answers --------------------------------------
     def predict_proba(self, outputs: list):
@@ -390,6 +389,7 @@ def infer_targets(y, estimator_kind: str) -> TargetSpec:
     """
     if y is None:
         raise ValueError("requires y to be passed, but the target y is None. Pass the labels to fit(X, y).")
+    y = _checked(y)
     if _is_label_collections(y):
         if estimator_kind == MULTICLASS:
             raise ValueError(
@@ -402,6 +402,7 @@ def infer_targets(y, estimator_kind: str) -> TargetSpec:
         if estimator_kind == MULTICLASS:
             y = y.toarray()
         else:
+            _check_finite(y.data)
             return _indicator_spec(y, FORM_SPARSE)
 
     y = _to_numpy(y)
@@ -411,8 +412,7 @@ def infer_targets(y, estimator_kind: str) -> TargetSpec:
         raise ValueError(f"y must be 1-D (one label per sample) or 2-D; got shape {y.shape}.")
     if y.dtype.kind == "O":
         _check_object_labels(y)
-    if y.dtype.kind in "fc" and not np.all(np.isfinite(y)):
-        raise ValueError("Input y contains NaN or infinity. Remove or impute those rows.")
+    _check_finite(y)
     kind = _target_kind(y)
 
     if estimator_kind == MULTICLASS:
@@ -425,6 +425,8 @@ def _target_kind(y) -> str:
         return type_of_target(y, input_name="y")
     except ValueError as exc:
         raise ValueError(f"Could not read the labels in y: {exc}") from exc
+    except TypeError:  # columns of different label types (each column checked to be of one)
+        return "unknown"
 
 
 def _multiclass_spec(y, kind: str) -> TargetSpec:
@@ -441,8 +443,8 @@ def _multiclass_spec(y, kind: str) -> TargetSpec:
         y = y.ravel()
     if kind.startswith("continuous"):
         raise ValueError(
-            f"Unknown label type: {kind}. y holds continuous values, which is a "
-            "regression target, not class labels. Use a regressor; "
+            f"Unknown label type: {kind}. y holds continuous values ({_values_seen(y)}), "
+            "which is a regression target, not class labels. Use a regressor; "
             + (
                 "for soft labels (values in [0, 1] per column) use MultiLabelKerasClassifier."
                 if y.ndim == 2 and _in_unit_interval(y)
@@ -450,10 +452,10 @@ def _multiclass_spec(y, kind: str) -> TargetSpec:
             )
         )
     if y.ndim == 1:
-        classes = np.unique(y)
+        classes = _classes_of(y, "y")
         if len(classes) < 2:
             raise ValueError(
-                f"y has only one class ({classes[0]!r}); a classifier needs at least "
+                f"y has only one class ({hashable_label(classes[0])!r}); a classifier needs at least "
                 "two. Check how the labels were selected."
             )
         task = "binary" if len(classes) == 2 else "multiclass"
@@ -461,8 +463,8 @@ def _multiclass_spec(y, kind: str) -> TargetSpec:
             "binary" if task == "binary" else "multiclass", 1 if task == "binary" else len(classes), "output"
         )
         return TargetSpec(task, FORM_LABELS, [classes], [head], y.dtype.str, 1 if task == "binary" else 0)
-    # 2-D
-    if kind == "multilabel-indicator":
+    # 2-D: 0s and 1s only is one-hot (or multi-label); anything else, one set of classes per column
+    if _zero_one(y):
         dense = np.asarray(y)
         row_sums = dense.sum(axis=1)
         if np.any(row_sums > 1):
@@ -484,20 +486,25 @@ def _multiclass_spec(y, kind: str) -> TargetSpec:
         head = Head("multiclass", n_classes, "output")
         # One-hot rows answer as int64 whatever their dtype, as MLPClassifier and scikeras do.
         return TargetSpec(MULTICLASS, FORM_ONEHOT, [np.arange(n_classes)], [head], np.dtype(np.int64).str, 0)
-    if kind == "multiclass-multioutput" or kind == "binary" or kind == "multiclass":
-        return _columns_spec(y)
-    raise ValueError(f"Unknown label type: {kind}. Could not read y as class labels.")
+    return _columns_spec(y)
 
 
 def _columns_spec(y) -> TargetSpec:
     classes, heads = [], []
     n_thresholds = 0
     for j in range(y.shape[1]):
-        cls = np.unique(y[:, j])
+        cls = _classes_of(y[:, j], f"Column {j} of y")
         if len(cls) < 2:
+            read_as = (
+                f" (y holds {_values_seen(y)}, not only 0s and 1s, so it is read as one set of "
+                "classes per column, not as one-hot)"
+                if y.dtype.kind in "biuf"
+                else ""
+            )
             raise ValueError(
-                f"Column {j} of y has only one class ({cls[0]!r}); every output "
-                "needs at least two classes. Drop that column."
+                f"Column {j} of y has only one class ({hashable_label(cls[0])!r}){read_as}; every "
+                "output needs at least two classes. Drop that column, or give one-hot rows "
+                "(0s and 1s, one 1 per row)."
             )
         classes.append(cls)
         if len(cls) == 2:
@@ -535,10 +542,7 @@ def _indicator_spec(y, form: str | None) -> TargetSpec:
         raise ValueError("y has no columns; give at least one label column.")
     if values.dtype.kind not in "biuf":
         return _binary_columns_spec(np.asarray(y))
-    if values.size and not np.all(np.isfinite(values)):
-        raise ValueError("Input y contains NaN or infinity. Remove or impute those rows.")
-    binary = values.size == 0 or np.all((values == 0) | (values == 1))
-    if not binary:
+    if not _zero_one(values):
         if np.all(np.mod(values, 1) == 0):
             # Integer labels other than 0/1: each column a binary label with
             # its own two values (e.g. 1/2 or -1/1), or else multi-output.
@@ -547,9 +551,9 @@ def _indicator_spec(y, form: str | None) -> TargetSpec:
             form = FORM_SOFT
         else:
             raise ValueError(
-                "Unknown label type: continuous-multioutput. y holds values outside "
-                "[0, 1], which is a regression target. MultiLabelKerasClassifier "
-                "takes 0/1 labels or soft labels in [0, 1]."
+                f"Unknown label type: continuous-multioutput. y holds {_values_seen(values)}: "
+                "values outside [0, 1] that are not whole numbers, which is a regression "
+                "target. MultiLabelKerasClassifier takes 0/1 labels or soft labels in [0, 1]."
             )
     elif form is None:
         form = FORM_INDICATOR
@@ -563,10 +567,7 @@ def _binary_columns_spec(y: np.ndarray) -> TargetSpec:
         _check_object_labels(y)
     classes = []
     for j in range(y.shape[1]):
-        try:
-            cls = np.unique(y[:, j])
-        except TypeError as exc:
-            raise TypeError(f"Column {j} of y mixes label types that cannot be compared: {exc}") from exc
+        cls = _classes_of(y[:, j], f"Column {j} of y")
         if len(cls) > 2:
             raise ValueError(
                 f"Column {j} of y has {len(cls)} classes: each column has its own set "
@@ -576,8 +577,8 @@ def _binary_columns_spec(y: np.ndarray) -> TargetSpec:
             )
         if len(cls) == 1:
             raise ValueError(
-                f"Column {j} of y holds the single class {cls[0]!r}, which is not 0 or "
-                "1, so which value means 'label present' is unknown. Use 0/1 columns."
+                f"Column {j} of y holds the single class {hashable_label(cls[0])!r}, which is not 0 "
+                "or 1, so which value means 'label present' is unknown. Use 0/1 columns."
             )
         classes.append(cls)
     head = Head("multilabel", len(classes), "output")
@@ -592,6 +593,9 @@ def _collections_spec(y) -> TargetSpec:
             labels.setdefault(hashable_label(label), label)
     if not labels:
         raise ValueError("y holds no labels at all; every collection is empty.")
+    mixed = _mixed_types(list(labels.values()))
+    if mixed:
+        raise TypeError(f"The labels in y mix types ({mixed}). Use labels of one type.")
     try:
         classes = np.array(sorted(labels.values()))
     except TypeError as exc:
@@ -609,7 +613,8 @@ def _collections_spec(y) -> TargetSpec:
 
 
 def _to_numpy(y) -> np.ndarray:
-    if hasattr(y, "to_numpy"):  # pandas Series / DataFrame
+    given = y
+    if hasattr(y, "to_numpy"):  # pandas and polars Series / DataFrames
         y = y.to_numpy()
     try:
         arr = np.asarray(y)
@@ -618,23 +623,209 @@ def _to_numpy(y) -> np.ndarray:
             f"y could not be read as an array ({exc}). Give one label per sample, "
             "a rectangular 2-D array, or a list of label collections."
         ) from exc
+    if arr.dtype.kind in "US" and isinstance(given, (list, tuple)):
+        # NumPy turns [1, "a", float("nan")] into the strings '1', 'a', 'nan':
+        # keep the objects, so that missing values and mixed types are seen.
+        objects = np.asarray(given, dtype=object)
+        if objects.shape == arr.shape and not all(issubclass(t, (str, bytes)) for t in _types(objects)):
+            return objects
+    if arr.dtype.kind == "O" and arr.ndim == 2 and all(issubclass(t, _NUMBERS) for t in _types(arr)):
+        # pandas' nullable Int64/boolean columns arrive as objects: numbers, as NumPy would hold them
+        arr = np.array(arr.tolist())
     return arr
 
 
+_NUMBERS = (numbers.Number, np.bool_)
+
+
+def _types(values: np.ndarray) -> set:
+    return set(map(type, values.flat))
+
+
+# ---- missing values: the one place they are found, and the one place they are refused
+
+
+def _is_missing_value(value) -> bool:
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):  # pandas' NA and NaT
+        return True
+    if isinstance(value, (float, np.floating, complex, np.complexfloating)):
+        return bool(value != value)
+    if isinstance(value, (np.datetime64, np.timedelta64)):
+        return bool(np.isnat(value))
+    return False
+
+
+_missing_values = np.frompyfunc(_is_missing_value, 1, 1)
+
+
+def _missing_in(values: np.ndarray) -> np.ndarray:
+    if values.dtype.kind in "fc":
+        return np.isnan(values)
+    if values.dtype.kind in "mM":
+        return np.isnat(values)
+    if values.dtype.kind == "O" and any(_may_be_missing(t) for t in _types(values)):
+        return np.asarray(_missing_values(values), dtype=bool).reshape(values.shape)
+    return np.zeros(values.shape, dtype=bool)
+
+
+def _may_be_missing(t: type) -> bool:
+    missing_kinds = (
+        type(None),
+        float,
+        np.floating,
+        complex,
+        np.complexfloating,
+        np.datetime64,
+        np.timedelta64,
+    )
+    return issubclass(t, missing_kinds) or t.__name__ in ("NAType", "NaTType")
+
+
+def missing_mask(y):
+    """True where y holds a missing value: NaN, None, pandas' NA or NaT, NumPy's
+    NaT (pandas' nullable and datetime dtypes and polars' nulls arrive as one of
+    these, whatever the container).
+
+    A boolean array of y's shape as an array, (n,) or (n, k); a sparse boolean
+    matrix of that shape for sparse y; one entry per row for label
+    collections, True where the row holds a missing label.
+    """
+    if sp.issparse(y):
+        y = y.tocsr()
+        return sp.csr_matrix((_missing_in(y.data), y.indices, y.indptr), shape=y.shape, dtype=bool)
+    if _is_label_collections(y):
+        rows = _as_sequence(y)
+        return np.array([_is_missing_value(r) or any(map(_is_missing_value, r)) for r in rows], dtype=bool)
+    return _missing_in(_to_numpy(y))
+
+
+def refuse_missing(y) -> None:
+    """A ValueError naming where y holds missing values, if it does."""
+    mask = missing_mask(y)
+    if sp.issparse(mask):
+        where = np.column_stack(mask.nonzero())
+    else:
+        where = np.argwhere(np.atleast_1d(mask))
+    if len(where) == 0:
+        return
+    n, more = len(where), " and more" if len(where) > 5 else ""
+    if n == 1:
+        spots = f"in row {where[0, 0]}" + (f", column {where[0, 1]}" if where.shape[1] == 2 else "")
+    elif where.shape[1] == 2:
+        spots = f"at (row, column) {[tuple(i) for i in where[:5].tolist()]}"
+    else:
+        spots = f"in rows {where[:5, 0].tolist()}"
+    raise ValueError(
+        f"y holds {n} missing value{'s' if n > 1 else ''} (NaN, None, pd.NA or NaT), {spots}{more}. "
+        "Every sample needs its label: drop those rows (e.g. with df.dropna()) or fill them in "
+        "before fit."
+    )
+
+
+def _checked(y):
+    """y as an array (label collections and sparse matrices as they are), refused
+    if it holds missing values."""
+    if not (sp.issparse(y) or _is_label_collections(y)):
+        y = _to_numpy(y)
+    refuse_missing(y)
+    return y
+
+
+def _check_finite(values) -> None:
+    values = np.asarray(values)
+    if values.dtype.kind in "fc" and not np.all(np.isfinite(values)):
+        rows = np.unique(np.argwhere(~np.isfinite(values))[:, 0])
+        raise ValueError(
+            f"Input y contains infinity, in row{'s' if len(rows) > 1 else ''} {rows[:5].tolist()}"
+            f"{' and more' if len(rows) > 5 else ''}. "
+            "Remove or impute those rows."
+        )
+
+
+# ---- label types
+
+
+def _type_kind(t: type) -> str:
+    if issubclass(t, str):
+        return "str"
+    if issubclass(t, _NUMBERS):
+        return "number"
+    if issubclass(t, (datetime.date, np.datetime64)):
+        return "date"
+    return t.__name__
+
+
+def _mixed_types(values) -> str | None:
+    """``"int, str: e.g. 1 and 'a'"`` if the labels are of several kinds, else None."""
+    types = set(map(type, values))
+    if len({_type_kind(t) for t in types}) < 2:
+        return None
+    first = {}
+    for value in values:
+        first.setdefault(_type_kind(type(value)), value)
+    examples = " and ".join(repr(hashable_label(v)) for v in list(first.values())[:3])
+    return f"{', '.join(sorted(t.__name__ for t in types)[:6])}: e.g. {examples}"
+
+
 def _check_object_labels(y) -> None:
-    flat = y.ravel()
-    for value in flat[: min(len(flat), 1000)]:
-        if isinstance(value, (list, tuple, set, frozenset, dict, np.ndarray)):
-            raise ValueError(
-                f"y holds nested containers ({type(value).__name__}) mixed with "
-                "scalars. Give one label per sample, a 2-D array, or a list of "
-                "label collections."
+    """Object labels hold scalars of one kind per column (no lists mixed in,
+    no ints mixed with strings: NumPy can neither sort nor compare those)."""
+    columns = [y] if y.ndim == 1 else list(y.T)
+    for j, column in enumerate(columns):
+        for value in column[: min(len(column), 1000)]:
+            if isinstance(value, (list, tuple, set, frozenset, dict, np.ndarray)):
+                raise ValueError(
+                    f"y holds nested containers ({type(value).__name__}) mixed with "
+                    "scalars. Give one label per sample, a 2-D array, or a list of "
+                    "label collections."
+                )
+        mixed = _mixed_types(column)
+        if mixed:
+            raise TypeError(
+                f"{'y' if y.ndim == 1 else f'Column {j} of y'} mixes label types ({mixed}). Labels "
+                "of different types cannot be sorted or compared; convert them to one type "
+                "(e.g. all strings with y.astype(str))."
             )
-        if value is None or (isinstance(value, float) and np.isnan(value)):
-            raise ValueError("Input y contains missing labels (None or NaN). Remove those rows.")
+
+
+def _classes_of(values: np.ndarray, where: str) -> np.ndarray:
+    """The sorted distinct labels in ``values``."""
+    try:
+        return np.unique(values)
+    except TypeError as exc:
+        raise TypeError(f"{where} holds labels that cannot be sorted or compared: {exc}") from exc
+
+
+def _zero_one(values) -> bool:
+    values = np.asarray(values)
+    return values.dtype.kind in "biuf" and bool(np.all((values == 0) | (values == 1)))
+
+
+def _values_seen(values) -> str:
+    """A few distinct values of ``values``, or their range, for messages."""
+    values = np.asarray(values).ravel()
+    try:
+        distinct = [hashable_label(v) for v in np.unique(values)]
+    except TypeError:  # labels of several types
+        distinct = list(dict.fromkeys(hashable_label(v) for v in values))
+    if len(distinct) <= 6:
+        return f"the values {distinct}"
+    low, high = (f"{v:.6g}" if isinstance(v, float) else repr(v) for v in (distinct[0], distinct[-1]))
+    return f"{len(distinct)} distinct values from {low} to {high}"
+
+
+# ---- label collections
+
+
+def _as_sequence(y):
+    """A pandas or polars Series as its values (a Series of lists iterates as lists)."""
+    if hasattr(y, "to_numpy") and len(getattr(y, "shape", ())) == 1:
+        return y.to_numpy()
+    return y
 
 
 def _is_label_collections(y) -> bool:
+    y = _as_sequence(y)
     if isinstance(y, (list, tuple)):
         items = y
     elif isinstance(y, np.ndarray) and y.dtype.kind == "O" and y.ndim == 1:
@@ -643,7 +834,10 @@ def _is_label_collections(y) -> bool:
         return False
     if len(items) == 0:
         return False
-    if not all(isinstance(e, (list, tuple, set, frozenset, np.ndarray)) for e in items):
+    containers = (list, tuple, set, frozenset, np.ndarray)
+    if not all(isinstance(e, containers) or _is_missing_value(e) for e in items):
+        return False  # (None in place of a collection is a missing row)
+    if not any(isinstance(e, containers) for e in items):
         return False
     if any(isinstance(e, (set, frozenset)) for e in items):
         return True
@@ -658,7 +852,7 @@ def _is_label_collections(y) -> bool:
 
 def _collections_rows(y) -> list:
     rows = []
-    for row in y:
+    for row in _as_sequence(y):
         if isinstance(row, (str, bytes)) or not hasattr(row, "__iter__"):
             raise ValueError(
                 f"y mixes label collections with single labels ({row!r}). Wrap each "
@@ -703,8 +897,10 @@ def _check_n_columns(y, expected: int) -> None:
 
 
 def _check_onehot(y) -> None:
-    if not np.all(np.sum(y, axis=1) == 1):
-        raise ValueError("y must be one-hot like at fit: exactly one 1 per row.")
+    if not (_zero_one(y) and np.all(np.sum(y, axis=1) == 1)):
+        raise ValueError(
+            f"y must be one-hot like at fit: 0s and 1s with exactly one 1 per row; got {_values_seen(y)}."
+        )
 
 
 def _label_kind(values: np.ndarray) -> str:

@@ -6,10 +6,12 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")  # tests run on the CPU
 import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
 
-# Property tests search the same examples in CI, so that a submission passes or
-# fails on its own merits; runs by hand keep searching afresh.
+# Property tests search the same examples in CI (CI=true, as CI services set it),
+# so that a submission passes or fails on its own merits, and print how to
+# reproduce a failure; runs by hand keep searching afresh. Loaded here, before
+# the test modules build their settings objects, which inherit from it.
 settings.register_profile("ci", derandomize=True, print_blob=True)
-if os.environ.get("CI"):
+if os.environ.get("CI", "").lower() not in ("", "0", "false"):
     settings.load_profile("ci")
 
 
