@@ -26,9 +26,14 @@ def load(path, *, safe_mode: bool = True, max_bytes: int = 1 << 30, max_ratio: f
     safe_mode : bool, default=True
         Keras's safe mode: a network whose loading would run arbitrary code
         (a ``Lambda`` layer) is refused. Pass False only for trusted files.
+        A folder, FIFO or device is refused before anything is read; the
+        ``memory`` parameter is never restored from a file.
     max_bytes : int, default=2**30
-        The most bytes one member of the file (or the network's weights) may
-        take once decompressed. Raise it for a trusted model larger than 1 GiB.
+        The most bytes one load may unpack, all together: the file's members,
+        the network archive's members and its weight arrays (about three
+        times the network's weights). Raise it for a trusted model larger
+        than that. Whatever it is, a network is never built larger than the
+        weights the file stores.
     max_ratio : float, default=100
         The most a member over 1 MiB may expand when decompressed; more looks
         like a compression bomb.
