@@ -25,7 +25,7 @@ from ._routing import (
     KERAS_FIT_ARGS,
     ROUTING_PREFIXES,
     check_fit_kwargs,
-    check_optimizer_kwargs,
+    check_keras_args,
 )
 from ._state import FittedState
 from ._targets import MULTILABEL, infer_targets
@@ -398,9 +398,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
     def _fit(self, X, y, sample_weight, epochs: int, keep: bool, classes=None, call="fit", fit_kwargs=None):
         self._warn_unstored()
         self._check_extra_params()
-        check_fit_kwargs({k: v for k, v in vars(self).items() if k in KERAS_FIT_ARGS}, "")
-        check_fit_kwargs(self._routed("fit__"), "fit__")
-        check_optimizer_kwargs(self._routed("optimizer__"))
+        check_keras_args(self.get_params(deep=False))
         check_threshold_param(self.threshold)
         _backend.check_distribution(self.distribution)
         _backend.place_worker()

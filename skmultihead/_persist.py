@@ -17,7 +17,6 @@ building them may allocate at most ``max_bytes / 64``.
 from __future__ import annotations
 
 import inspect
-import numbers
 import os
 
 import numpy as np
@@ -199,65 +198,16 @@ def _params_from_json(cls, params, safe_mode: bool, limits: _savefile.Limits) ->
 
 # Arguments of keras.Model.fit that the estimator gives itself (class weights
 # become sample weights): a fit__ one would collide with them.
-_SET_BY_FIT = frozenset({"x", "y", "epochs", "callbacks", "validation_data", "sample_weight", "class_weight"})
 
 
-def _routed_constraints() -> dict:
-    """What the Keras fit/compile arguments with a known type must be, as
-    scikit-learn constraints (Keras itself would fail only mid-fit)."""
-    from sklearn.utils._param_validation import Interval, StrOptions
+def check_routed(params: dict) -> None:
+    """Routed and Keras parameters pass the checks ``fit`` applies
+    (``_routing.check_keras_args``); values that were not saved are refused
+    by their name if the estimator is refit."""
+    from ._routing import check_keras_args
 
-    positive = Interval(numbers.Integral, 1, None, closed="left")
-    return {
-        "batch_size": [None, positive],
-        "verbose": [StrOptions({"auto"}), Interval(numbers.Integral, 0, 2, closed="both")],
-        "validation_split": [Interval(numbers.Real, 0, 1, closed="left")],
-        "shuffle": ["boolean"],
-        "initial_epoch": [Interval(numbers.Integral, 0, None, closed="left")],
-        "steps_per_epoch": [None, positive],
-        "validation_steps": [None, positive],
-        "validation_batch_size": [None, positive],
-        "validation_freq": [positive, list],
-        "steps_per_execution": [positive],
-        "jit_compile": ["boolean", StrOptions({"auto"})],
-        "run_eagerly": ["boolean"],
-    }
-
-
-def check_routed(cls, params: dict) -> None:
-    """Routed parameters with a known meaning must be what their destination
-    takes: ``predict__batch_size`` a positive int or None; ``fit__*`` an
-    argument of ``keras.Model.fit`` that the estimator does not set itself,
-    of the right type; the Keras fit/compile arguments the constructor takes
-    likewise. Others (``model__``, ``score__``...) go to the user's code."""
-    import keras
-    from sklearn.utils._param_validation import validate_parameter_constraints
-
-    from ._routing import KERAS_COMPILE_ARGS, KERAS_FIT_ARGS
-
-    known = _routed_constraints()
-    fit_args = set(inspect.signature(keras.Model.fit).parameters) - {"self"} - _SET_BY_FIT
-    constraints, values = {}, {}
-    for key, value in params.items():
-        if _not_saved(value):
-            continue  # refused by its name if the estimator is refit
-        if isinstance(key, str) and key.startswith("fit__"):
-            arg = key[len("fit__") :]
-            if arg not in fit_args:
-                raise StateError(
-                    f"params: {key!r:.80} is not an argument of keras.Model.fit that the estimator passes "
-                    f"on (it sets {sorted(_SET_BY_FIT)} itself)"
-                )
-        elif key == "predict__batch_size":
-            arg = "batch_size"
-        elif key in KERAS_FIT_ARGS or key in KERAS_COMPILE_ARGS:
-            arg = key
-        else:
-            continue
-        if arg in known:
-            constraints[key], values[key] = known[arg], value
     try:
-        validate_parameter_constraints(constraints, values, caller_name=cls.__name__)
+        check_keras_args({k: v for k, v in params.items() if not _not_saved(v)})
     except (TypeError, ValueError) as exc:
         raise StateError(f"params: {exc}") from exc
 
@@ -274,7 +224,7 @@ def _check_params(cls, params: dict) -> None:
         probe._validate_params()
     except (TypeError, ValueError) as exc:
         raise StateError(f"params: {exc}") from exc
-    check_routed(cls, params)
+    check_routed(params)
 
 
 def load_estimator(path, safe_mode: bool = True, limits: _savefile.Limits | None = None):

@@ -276,3 +276,26 @@ def check_optimizer_kwargs(kwargs: dict) -> None:
                 " or a keras.optimizers.schedules.LearningRateSchedule" if name == "learning_rate" else ""
             )
             raise ValueError(f"{label}: {name} must be {wanted}{schedule}.")
+
+
+# The Keras compile arguments the constructor takes, and the batch size of prediction.
+_OTHER_ARGS = {
+    "steps_per_execution": _int_from(1),
+    "jit_compile": (lambda v: isinstance(v, (bool, np.bool_)) or v == "auto", 'True, False or "auto"'),
+    "run_eagerly": (lambda v: isinstance(v, (bool, np.bool_)), "True or False"),
+    "predict__batch_size": _int_from(1, none=True),
+}
+
+
+def check_keras_args(params: dict) -> None:
+    """Every argument an estimator passes to Keras, checked before training:
+    fit arguments given to the constructor and routed ``fit__``, ``optimizer__``
+    values, the compile arguments and ``predict__batch_size``. ``fit`` calls it
+    on the estimator's parameters, and ``load`` on a file's."""
+    check_fit_kwargs({k: v for k, v in params.items() if k in KERAS_FIT_ARGS}, "")
+    check_fit_kwargs(_route(params, "fit"), "fit__")
+    check_optimizer_kwargs(_route(params, "optimizer"))
+    for name, (test, wanted) in _OTHER_ARGS.items():
+        if name in params and not test(params[name]):
+            value = params[name]
+            raise (ValueError if _is_real(value) else TypeError)(f"{name}={value!r}: must be {wanted}.")

@@ -713,3 +713,16 @@ def test_a_seeded_fit_of_a_users_model_equals_a_seeded_plain_keras_fit(dropout):
     expected = plain.predict(X, verbose=0)[:, 0]
     est = C(model=build, epochs=3, batch_size=32, random_state=7).fit(X, y)
     np.testing.assert_allclose(est.predict_proba(X)[:, 1], expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"predict__batch_size": "x"}, {"steps_per_execution": 0}, {"run_eagerly": "yes"}, {"fit__shuffle": 1}],
+)
+def test_keras_arguments_are_checked_at_fit_as_at_load(params, monkeypatch):
+    # one check (_routing.check_keras_args) for fit and for a file's parameters
+    X, y = _X_y()
+    calls = count_trainings(monkeypatch)
+    with pytest.raises((TypeError, ValueError), match=list(params)[0].replace("fit__", "")):
+        C(hidden_layer_sizes=(4,), epochs=1, **params).fit(X, y)
+    assert calls == []
