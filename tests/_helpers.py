@@ -32,3 +32,22 @@ def count_trainings(monkeypatch) -> list:
 
     monkeypatch.setattr(keras.Model, "fit", counting)
     return calls
+
+
+def outcome_within(seconds, fn):
+    """``{"value": ...}`` or ``{"error": ...}`` from ``fn()``, or None if it
+    did not return in time (a read that blocks, on a FIFO say)."""
+    import threading
+
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = fn()
+        except BaseException as exc:  # reported to the test
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return None if thread.is_alive() else outcome

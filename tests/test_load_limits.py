@@ -16,7 +16,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import tracemalloc
 import zipfile
 
@@ -28,7 +27,7 @@ import pytest
 import skmultihead
 from skmultihead import MultiClassKerasClassifier, MultiLabelKerasClassifier, _cache, _savefile
 
-from ._helpers import learnable
+from ._helpers import learnable, outcome_within
 
 TINY = dict(hidden_layer_sizes=(4,), epochs=1, dropout=0.0, batch_size=32, random_state=0)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -378,22 +377,6 @@ def test_weight_arrays_declared_but_not_stored_are_refused(saved, tmp_path):
 # ---------------------------------------------------------------------------
 
 
-def _within(seconds, fn):
-    """``fn()``'s outcome, or "blocked" if it does not return in time."""
-    outcome = {}
-
-    def run():
-        try:
-            outcome["value"] = fn()
-        except BaseException as exc:  # reported to the test
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    return "blocked" if thread.is_alive() else outcome
-
-
 def _unblock(fifo):
     """Open the FIFO's other end, so that a reader blocked on it goes on."""
     try:
@@ -413,8 +396,8 @@ def fifo(tmp_path):
 
 
 def test_a_fifo_is_refused_at_once(fifo):
-    outcome = _within(10, lambda: skmultihead.load(fifo))
-    assert outcome != "blocked", "load blocked on a FIFO"
+    outcome = outcome_within(10, lambda: skmultihead.load(fifo))
+    assert outcome is not None, "load blocked on a FIFO"
     assert isinstance(outcome.get("error"), ValueError) and "FIFO" in str(outcome["error"])
 
 
@@ -425,9 +408,9 @@ def test_a_path_swapped_for_a_fifo_after_the_check_is_refused(fifo, saved, monke
     monkeypatch.setattr(
         os, "stat", lambda p, *a, **k: regular if os.fspath(p) == fifo else real_stat(p, *a, **k)
     )
-    outcome = _within(10, lambda: skmultihead.load(fifo))
+    outcome = outcome_within(10, lambda: skmultihead.load(fifo))
     monkeypatch.undo()
-    assert outcome != "blocked", "load blocked on a FIFO"
+    assert outcome is not None, "load blocked on a FIFO"
     assert isinstance(outcome.get("error"), ValueError) and "FIFO" in str(outcome["error"])
 
 
@@ -441,11 +424,11 @@ def test_folders_and_devices_are_refused_before_they_are_read(tmp_path, kind):
         path.symlink_to("/dev/zero" if kind == "link_to_dev_zero" else tmp_path)
     tracemalloc.start()
     try:
-        outcome = _within(10, lambda: skmultihead.load(path))
+        outcome = outcome_within(10, lambda: skmultihead.load(path))
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert outcome != "blocked"
+    assert outcome is not None
     assert isinstance(outcome.get("error"), ValueError) and "not a regular file" in str(outcome["error"])
     assert peak < 4 << 20
 
@@ -464,7 +447,7 @@ def test_a_fit_cache_entry_that_is_not_a_file_is_not_read(tmp_path):
     entry = _cache._entry_path(str(tmp_path), key)
     os.mkfifo(entry)
     try:
-        outcome = _within(10, lambda: _cache._read_entry(str(tmp_path), key, 5, 0))
+        outcome = outcome_within(10, lambda: _cache._read_entry(str(tmp_path), key, 5, 0))
     finally:
         _unblock(entry)
     assert outcome == {"value": None}

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 import skmultihead
 from skmultihead import MultiClassKerasClassifier, MultiLabelKerasClassifier, _savefile
 
-from ._helpers import FAST, learnable
+from ._helpers import FAST, learnable, outcome_within
 
 # Built on the loaded profile: under CI, conftest's "ci" profile derandomizes.
 FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -447,21 +447,6 @@ def test_any_edit_of_the_network_archive_loads_correctly_or_raises_value_error(
         _same(loaded, original, saved["X"])
 
 
-def _outcome_within(seconds, fn):
-    outcome = {}
-
-    def run():
-        try:
-            outcome["value"] = fn()
-        except BaseException as exc:  # reported to the test
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    return None if thread.is_alive() else outcome
-
-
 @pytest.mark.skipif(not hasattr(os, "mkfifo") or not os.path.exists("/dev/zero"), reason="POSIX paths")
 @settings(FUZZ, max_examples=25)
 @given(
@@ -484,7 +469,7 @@ def test_any_path_loads_or_is_refused_at_once(saved, tmp_path_factory, kind, lin
         path = link
     tracemalloc.start()
     try:
-        outcome = _outcome_within(10, lambda: skmultihead.load(path))
+        outcome = outcome_within(10, lambda: skmultihead.load(path))
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
