@@ -29,7 +29,13 @@ from ._routing import (
 )
 from ._state import FittedState
 from ._targets import MULTILABEL, infer_targets
-from ._thresholds import OBJECTIVES, check_threshold_param, resolve_thresholds, tune_thresholds
+from ._thresholds import (
+    OBJECTIVES,
+    check_rank_rule,
+    check_threshold_param,
+    resolve_thresholds,
+    tune_thresholds,
+)
 from ._training import continued_history, resolve_seed, restore, restore_optimizer, seeded, snapshot
 
 # One lock per estimator: a fit holds it from start to end, and predictions
@@ -80,6 +86,8 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         "class_weight": [None, dict, list, StrOptions({"balanced"})],
         "threshold": [Interval(numbers.Real, 0, 1, closed="both"), "array-like", StrOptions({"auto"})],
         "threshold_objective": [StrOptions(set(OBJECTIVES)), callable],
+        "top_k": [None, Interval(numbers.Integral, 1, None, closed="left")],
+        "min_labels": [Interval(numbers.Integral, 0, None, closed="left")],
         "memory": [None, str, os.PathLike, joblib.Memory],
         "fit_cache": [StrOptions({"data", "code"}), Options(bool, {False})],
         "random_state": ["random_state"],
@@ -110,6 +118,8 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         class_weight=None,
         threshold=0.5,
         threshold_objective="f1_micro",
+        top_k=None,
+        min_labels=0,
         memory=None,
         fit_cache="data",
         random_state=None,
@@ -137,6 +147,8 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         self.class_weight = class_weight
         self.threshold = threshold
         self.threshold_objective = threshold_objective
+        self.top_k = top_k
+        self.min_labels = min_labels
         self.memory = memory
         self.fit_cache = fit_cache
         self.random_state = random_state
@@ -425,6 +437,13 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         X = _data.check_X(self, X, reset=not keep)
         check_consistent_length(X, y)
+        entry_weight = None
+        if sample_weight is not None and not np.isscalar(sample_weight):
+            sample_weight = np.asarray(sample_weight)
+        if sample_weight is not None and np.ndim(sample_weight) == 2:
+            # per-entry weights (n, k): one per label or output; checked against y below
+            entry_weight = _check_entry_weight(sample_weight, _data.n_rows(X))
+            sample_weight = None
         if sample_weight is not None:
             given = None if np.isscalar(sample_weight) else np.asarray(sample_weight)
             if given is not None and given.dtype.kind in "biuf" and given.size and not np.any(given != 0):
@@ -448,9 +467,10 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             spec = infer_targets(_with_classes(y, classes, self._estimator_kind), self._estimator_kind)
         if not isinstance(self.threshold, str):
             resolve_thresholds(self.threshold, spec.n_thresholds)
+        check_rank_rule(self, spec)
         targets = spec.encode(y)
         fitting = Fitting(self)
-        weights, pos_weight = fitting.class_weights(spec, targets, sample_weight)
+        weights, pos_weight = fitting.class_weights(spec, targets, sample_weight, entry_weight)
 
         # A continued fit, or X made by a subclass's feature_encoder (Python code
         # the key cannot describe), is never cached.
@@ -475,6 +495,8 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
                 adopted = not keep and network.train_model.compiled and fitting.adopt_compiled(network, spec)
                 if not network.train_model.compiled or (not keep and not adopted):
                     fitting.compile(network, spec, pos_weight)
+                else:
+                    fitting.mask_unknown_entries(network)
                 if keep and self._optimizer_state_ is not None:
                     # a network rebuilt by the cache, load or unpickling goes on
                     # from its optimizer's step and moments
@@ -527,6 +549,10 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         self.task_ = spec.task
         self.classes_ = spec.public_classes()
         self.n_outputs_ = spec.n_outputs
+        if getattr(spec, "names", None) is not None:
+            self.target_names_ = np.array(spec.names, dtype=object)
+        else:
+            self.__dict__.pop("target_names_", None)
 
     def _fitted_state(self) -> FittedState:
         return FittedState(
@@ -584,7 +610,10 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         """
         with _lock(self):
             outputs = self._outputs(X)
-            return self._spec_.predict(outputs, self._thresholds())
+            rank = check_rank_rule(self, self._spec_)
+            if rank is None:
+                return self._spec_.predict(outputs, self._thresholds())
+            return self._spec_.predict(outputs, self._thresholds(), rank)
 
     def score(self, X, y, sample_weight=None):
         """Accuracy; for multi-label and multi-output, subset accuracy.
@@ -685,7 +714,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         "_optimizer_state_",
         "_tuned_",
     )
-    _DERIVED = ("model_", "target_encoder_", "task_", "classes_", "n_outputs_")
+    _DERIVED = ("model_", "target_encoder_", "task_", "classes_", "n_outputs_", "target_names_")
 
     def __getstate__(self):
         state = dict(super().__getstate__())
@@ -750,6 +779,22 @@ def _with_classes(y, classes, kind):
     return np.asarray(classes) if np.ndim(y) == 1 else y
 
 
+def _check_entry_weight(sample_weight, n: int) -> np.ndarray:
+    w = np.asarray(sample_weight)
+    if w.dtype.kind not in "biuf" or w.shape[0] != n:
+        raise ValueError(
+            f"sample_weight of shape {w.shape} and dtype {w.dtype} was given for {n} rows: per-entry "
+            "weights are numbers of shape (n_samples, n_labels), one per entry of y."
+        )
+    w = w.astype(np.float32)
+    if not np.all(np.isfinite(w)) or np.any(w < 0) or not np.any(w > 0):
+        raise ValueError(
+            "sample_weight holds negative, infinite or NaN entries, or only zeros; per-entry weights "
+            "must be finite, non-negative, and not all zero."
+        )
+    return w
+
+
 def _same_spec(a, b) -> bool:
     """Two specs describe the same target (a cached fit must have seen this y)."""
     return (
@@ -757,4 +802,5 @@ def _same_spec(a, b) -> bool:
         and [(h.kind, h.units) for h in a.heads] == [(h.kind, h.units) for h in b.heads]
         and len(a.classes) == len(b.classes)
         and all(np.array_equal(x, y) and x.dtype == y.dtype for x, y in zip(a.classes, b.classes))
+        and a.names == b.names
     )

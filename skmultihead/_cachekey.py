@@ -41,7 +41,9 @@ from ._registry import is_own_estimator
 
 # Parameters that only change how a trained network is read or where it is
 # kept, never what it learns.
-POST_FIT_PARAMS = frozenset({"threshold", "threshold_objective", "verbose", "memory", "fit_cache"})
+POST_FIT_PARAMS = frozenset(
+    {"threshold", "threshold_objective", "top_k", "min_labels", "verbose", "memory", "fit_cache"}
+)
 
 _PLAIN = (type(None), bool, int, float, complex, str, bytes)
 _MAX_DEPTH = 64

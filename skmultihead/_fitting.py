@@ -28,8 +28,10 @@ from ._training import (
     build_optimizer,
     class_index,
     fit_targets,
+    known_entries,
     multilabel_pos_weight,
     one,
+    row_weights,
     single_head_weights,
 )
 
@@ -73,6 +75,7 @@ class Fitting:
 
     def __init__(self, estimator):
         self.est = estimator
+        self.per_entry = False  # y has unknown entries in a multi-label head (class_weights)
 
     def meta(self, X, spec) -> dict:
         return {
@@ -160,6 +163,8 @@ class Fitting:
                 loss, sparse = _heads.PositiveWeightedBinaryCrossentropy(pos_weight), False
             else:
                 loss, sparse = _heads.resolve_loss(loss_spec, head, network.from_logits, loss_kwargs)
+            if self.per_entry and head.kind == "multilabel":
+                loss = _heads.per_entry(loss, head)
             losses.append(loss)
             sparse_flags.append(sparse)
             metrics.append(_heads.head_metrics(metric_spec, head, network.from_logits, sparse))
@@ -216,6 +221,33 @@ class Fitting:
                     f"them or a dict of them by name; got {type(cb).__name__}."
                 )
         return callbacks
+
+    def mask_unknown_entries(self, network) -> None:
+        """A network compiled before this fit (the user's, or a continued one)
+        gets its multi-label losses evaluated per entry, when y has unknown
+        entries; its optimizer, metrics and other settings stay."""
+        model = network.train_model
+        if not self.per_entry or not model.compiled:
+            return
+        config = dict(model._compile_config.config)
+        loss = config.get("loss")
+        heads = network.heads
+        if isinstance(loss, dict):
+            wrapped = {
+                h.name: _heads.per_entry(loss[h.name], h) if h.kind == "multilabel" else loss[h.name]
+                for h in heads
+                if h.name in loss
+            }
+        elif isinstance(loss, (list, tuple)):
+            wrapped = [
+                _heads.per_entry(each, h) if h.kind == "multilabel" else each for each, h in zip(loss, heads)
+            ]
+        else:
+            wrapped = _heads.per_entry(loss, heads[0]) if heads[0].kind == "multilabel" else loss
+        if wrapped is loss:
+            return
+        config.update(optimizer=model.optimizer, loss=wrapped)
+        model.compile(**config)
 
     def adopt_compiled(self, network, spec) -> bool:
         """A complete model the user compiled keeps its optimizer, loss and metrics,
@@ -308,12 +340,40 @@ class Fitting:
             f"optimizer must be a name, a keras optimizer or optimizer class; got {type(opt).__name__}."
         )
 
-    def class_weights(self, spec, targets, sample_weight):
-        """Per-head sample weights, and per-label positive weights (multi-label)."""
+    def class_weights(self, spec, targets, sample_weight, entry_weight=None):
+        """Per-head sample weights, and per-label positive weights (multi-label).
+
+        Unknown entries of y weigh 0: a multi-label head then gets per-entry
+        weights (n, L), the product of the row's weight and 1 where its entry
+        is known, and its loss is evaluated per entry (``per_entry``); another
+        head gets 0 for the rows it has no target for. ``class_weight`` counts
+        known entries only. ``entry_weight`` (n, k), per-entry sample weights
+        (one per label, or per output), multiplies the rest."""
         cw = self.est.class_weight
         n = len(targets[0])
         heads = spec.heads
         pos_weight = None
+        known = [known_entries(t) for t in targets]
+        if entry_weight is not None:
+            columns = heads[0].units if len(heads) == 1 and heads[0].kind == "multilabel" else len(heads)
+            if (
+                heads is None
+                or entry_weight.shape[1] != columns
+                or spec.task not in (MULTILABEL, "multiclass-multioutput")
+            ):
+                raise ValueError(
+                    f"sample_weight has shape {entry_weight.shape}: per-entry weights are for a 2-D y of "
+                    f"labels or outputs, one weight per entry; this y has {columns} "
+                    f"{'labels' if spec.task == MULTILABEL else 'columns'} ({spec.task}). Pass one weight "
+                    "per row, shape (n_samples,), otherwise."
+                )
+            known = [
+                (np.ones(t.shape, bool) if k is None else k) & (entry_weight > 0).reshape(t.shape)
+                if h.kind == "multilabel"
+                else k
+                for t, k, h in zip(targets, known, heads)
+            ]
+        self.per_entry = any(k is not None for k, h in zip(known, heads) if h.kind == "multilabel")
         per_head = [None] * len(heads)
         if cw is not None:
             if spec.task == MULTILABEL:
@@ -327,13 +387,26 @@ class Fitting:
                         f"class_weight has {len(per_output)} entries but y has {len(heads)} outputs."
                     )
                 for j, (w, target, cls) in enumerate(zip(per_output, targets, spec.classes)):
-                    per_head[j] = single_head_weights(w, class_index(target), cls)
-        if sample_weight is None and all(w is None for w in per_head):
+                    rows = np.ones(n, bool) if known[j] is None else known[j].reshape(n, -1)[:, 0]
+                    per_head[j] = np.zeros(n)
+                    per_head[j][rows] = single_head_weights(w, class_index(target[rows]), cls)
+        if (
+            sample_weight is None
+            and entry_weight is None
+            and all(w is None for w in per_head)
+            and all(k is None for k in known)
+        ):
             return None, pos_weight
         out = []
-        for w in per_head:
+        for j, (w, k, head) in enumerate(zip(per_head, known, heads)):
             base = np.ones(n, dtype=np.float32) if w is None else w.astype(np.float32)
-            out.append(base * sample_weight if sample_weight is not None else base)
+            base = base * sample_weight if sample_weight is not None else base
+            if k is not None:
+                k = k.reshape(n, -1)
+                base = base[:, None] * k if head.kind == "multilabel" else base * k[:, 0]
+            if entry_weight is not None:
+                base = base * (entry_weight if head.kind == "multilabel" else entry_weight[:, j])
+            out.append(base.astype(np.float32))
         return out, pos_weight
 
     def early_stopping_on(self, n_samples: int) -> bool:
@@ -379,7 +452,8 @@ class Fitting:
         holdout = None
         if spec.n_thresholds > 0:
             proba = thresholded(spec, spec_outputs(network, spec, X_val, self.est.batch_size))
-            holdout = (thresholded(spec, y_val), proba, None if w_val is None else w_val[0])
+            holdout = (*held_out(spec, y_val, w_val),)
+            holdout = (holdout[0], proba, holdout[1])
         return history, holdout
 
     def run(self, network, X, targets, weights, epochs, validation, fit_kwargs=None, spec=None) -> dict:
@@ -449,13 +523,21 @@ class Fitting:
         return {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
     def validation_f1(self, network, spec, X_val, y_val, w_val) -> ValidationScore:
-        """A callback logging ``val_f1_micro``: micro-F1 at 0.5 on the held-out rows."""
-        truth = thresholded(spec, y_val) >= 0.5
-        weight = None if w_val is None else w_val[0]
+        """A callback logging ``val_f1_micro``: micro-F1 at 0.5 on the held-out
+        rows' known entries."""
+        y, weight = held_out(spec, y_val, w_val)
+        truth = y >= 0.5
+        known = ~np.isnan(y)
+        entry = known * (1.0 if weight is None else weight[:, None])
 
         def score():
             proba = thresholded(spec, spec_outputs(network, spec, X_val, self.est.batch_size))
-            return f1_score(truth, proba >= 0.5, average="micro", sample_weight=weight, zero_division=0)
+            if known.all():
+                return f1_score(truth, proba >= 0.5, average="micro", sample_weight=weight, zero_division=0)
+            pred = proba >= 0.5
+            tp, fp = np.sum(entry * (pred & truth)), np.sum(entry * (pred & ~truth))
+            fn = np.sum(entry * (~pred & truth))
+            return 0.0 if tp == 0 else float(2 * tp / (2 * tp + fp + fn))
 
         return ValidationScore("val_f1_micro", score)
 
@@ -483,7 +565,8 @@ class Fitting:
             proba[test_idx] = thresholded(
                 spec, spec_outputs(net, spec, _data.take(X, test_idx), self.est.batch_size)
             )
-        return thresholded(spec, targets), proba, None if weights is None else weights[0]
+        y_true, w = held_out(spec, targets, weights)
+        return y_true, proba, w
 
     def split(self, n, spec, targets, seed):
         n_val = int(np.ceil(self.est.validation_fraction * n))
@@ -548,6 +631,26 @@ def spec_outputs(network, spec, X, batch_size) -> list:
         out[:, 1:2] if want.kind == "binary" and have.kind == "multiclass" else out
         for want, have, out in zip(spec.heads, network.heads, outputs)
     ]
+
+
+def held_out(spec, targets: list, weights: list | None):
+    """``(y, row weights)`` of held-out rows as tuning and early stopping read
+    them: the thresholded columns with NaN where an entry is unknown or
+    weighs 0, each row at the largest weight of its entries."""
+    y = thresholded(spec, targets)
+    if weights is None:
+        return y, None
+    if any(np.ndim(w) == 2 for w in weights):
+        cols = [
+            np.asarray(w, dtype=np.float64).reshape(len(w), -1)
+            if np.ndim(w) == 2
+            else np.repeat(np.asarray(w, dtype=np.float64)[:, None], h.units, axis=1)
+            for h, w in zip(spec.heads, weights)
+            if h.thresholded
+        ]
+        if cols:
+            y = np.where(np.column_stack(cols) > 0, y, np.nan)
+    return y, row_weights(weights[0])
 
 
 def thresholded(spec, arrays: list) -> np.ndarray:

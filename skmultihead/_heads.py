@@ -9,6 +9,7 @@ probabilities instead: then ``from_logits`` is False everywhere.
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 from ._targets import Head
@@ -76,14 +77,70 @@ class PositiveWeightedBinaryCrossentropy(keras.losses.Loss):
         self.pos_weight = [float(w) for w in pos_weight]
 
     def call(self, y_true, y_pred):
+        # -[w y log s(z) + (1-y) log(1-s(z))] = w y softplus(-z) + (1-y) softplus(z)
+        return ops.mean(self.per_label(y_true, y_pred), axis=-1)
+
+    def per_label(self, y_true, y_pred):
         y_true = ops.cast(y_true, y_pred.dtype)
         w = ops.convert_to_tensor(self.pos_weight, dtype=y_pred.dtype)
-        # -[w y log s(z) + (1-y) log(1-s(z))] = w y softplus(-z) + (1-y) softplus(z)
-        per_label = w * y_true * ops.softplus(-y_pred) + (1.0 - y_true) * ops.softplus(y_pred)
-        return ops.mean(per_label, axis=-1)
+        return w * y_true * ops.softplus(-y_pred) + (1.0 - y_true) * ops.softplus(y_pred)
 
     def get_config(self):
         return {"pos_weight": self.pos_weight, "name": self.name, "reduction": self.reduction}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class PerEntryLoss(keras.losses.Loss):
+    """A multi-label loss evaluated on each entry on its own: (n, L) values,
+    which Keras weighs by per-entry sample weights (0 for an unknown entry).
+
+    The inner loss is called on (n, L, 1) tensors, each entry a row of one
+    label, so any loss that reduces over the last axis (Keras's own, a
+    user's ``Loss`` or function written the same way) gives one value per
+    entry; with every weight 1 the mean is the inner loss's own.
+    """
+
+    def __init__(self, loss, name=None, reduction="sum_over_batch_size"):
+        super().__init__(name=name or _loss_name(loss), reduction=reduction)
+        self.loss = loss
+
+    def call(self, y_true, y_pred):
+        inner = self.loss
+        if isinstance(inner, PositiveWeightedBinaryCrossentropy):
+            return inner.per_label(y_true, y_pred)
+        fn = inner.call if isinstance(inner, keras.losses.Loss) else inner
+        values = fn(ops.expand_dims(y_true, -1), ops.expand_dims(y_pred, -1))
+        if len(values.shape) == 3 and values.shape[-1] == 1:
+            values = ops.squeeze(values, -1)
+        if len(values.shape) != 2:
+            raise ValueError(
+                f"loss {_loss_name(inner)!r} returned shape {tuple(values.shape)} for (rows, labels, 1) "
+                "inputs; with unknown entries in y each label's loss is read on its own, which needs "
+                "a loss that returns one value per row (reducing over the last axis, as Keras's do)."
+            )
+        return values
+
+    def get_config(self):
+        return {"loss": keras.losses.serialize(self.loss), "name": self.name, "reduction": self.reduction}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["loss"] = keras.losses.deserialize(config["loss"])
+        return cls(**config)
+
+
+def per_entry(loss, head):
+    """``loss`` (a Loss, a function or a Keras name) evaluated per entry; it
+    is checked on a batch of 2 rows now, before any training."""
+    if isinstance(loss, PerEntryLoss):
+        return loss
+    if isinstance(loss, str):
+        loss = keras.losses.get(loss)
+    wrapped = PerEntryLoss(loss)
+    probe = np.zeros((2, head.units), dtype="float32")
+    wrapped.call(ops.convert_to_tensor(probe), ops.convert_to_tensor(probe + 0.5))
+    return wrapped
 
 
 def _loss_name(loss) -> str:
@@ -217,6 +274,13 @@ class _ThresholdedMetric(keras.metrics.Metric):
             return ops.ones((n,), dtype="float32")
         return ops.reshape(ops.cast(sample_weight, "float32"), (-1,))
 
+    def _entry_weights(self, sample_weight, true):
+        """(n, L) weights: a row's weight on each of its entries, or per-entry
+        weights as given (0 on an unknown entry)."""
+        if sample_weight is not None and len(sample_weight.shape) == 2 and sample_weight.shape[-1] != 1:
+            return ops.cast(sample_weight, "float32")
+        return ops.expand_dims(self._weights(sample_weight, ops.shape(true)[0]), -1) * ops.ones_like(true)
+
     def get_config(self):
         return {**super().get_config(), "from_logits": self.from_logits}
 
@@ -232,10 +296,13 @@ class SubsetAccuracy(_ThresholdedMetric):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         true, pred = self._decide(y_true, y_pred)
-        exact = ops.cast(ops.all(ops.equal(true, pred), axis=-1), "float32")
-        w = self._weights(sample_weight, ops.shape(exact)[0])
-        self.hits.assign_add(ops.sum(exact * w))
-        self.count.assign_add(ops.sum(w))
+        w = self._entry_weights(sample_weight, true)
+        # a row is right when every known entry is; it weighs its known entries' weight
+        wrong = ops.cast(ops.not_equal(true, pred), "float32") * ops.cast(w > 0, "float32")
+        exact = 1.0 - ops.max(wrong, axis=-1)
+        row = ops.max(w, axis=-1)
+        self.hits.assign_add(ops.sum(exact * row))
+        self.count.assign_add(ops.sum(row))
 
     def result(self):
         return ops.divide_no_nan(self.hits, self.count)
@@ -252,8 +319,8 @@ class HammingLoss(_ThresholdedMetric):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         true, pred = self._decide(y_true, y_pred)
-        wrong = ops.mean(ops.cast(ops.not_equal(true, pred), "float32"), axis=-1)
-        w = self._weights(sample_weight, ops.shape(wrong)[0])
+        w = self._entry_weights(sample_weight, true)
+        wrong = ops.cast(ops.not_equal(true, pred), "float32")
         self.errors.assign_add(ops.sum(wrong * w))
         self.count.assign_add(ops.sum(w))
 
@@ -277,7 +344,7 @@ class F1(_ThresholdedMetric):
         true, pred = self._decide(y_true, y_pred)
         true = ops.reshape(true, (-1, self.n_labels))
         pred = ops.reshape(pred, (-1, self.n_labels))
-        w = ops.expand_dims(self._weights(sample_weight, ops.shape(true)[0]), -1)
+        w = self._entry_weights(sample_weight, true)
         self.tp.assign_add(ops.sum(true * pred * w, axis=0))
         self.fp.assign_add(ops.sum((1.0 - true) * pred * w, axis=0))
         self.fn.assign_add(ops.sum(true * (1.0 - pred) * w, axis=0))

@@ -131,7 +131,9 @@ class ThresholdDisplay:
     def from_estimator(cls, estimator, *, labels=None, max_labels=12, ax=None, n_cols=4):
         """Curves for a fitted estimator's thresholded outputs, drawn at once.
 
-        ``labels`` chooses columns by index (or by name for label collections).
+        ``labels`` chooses columns by index, or by name (the labels of label
+        collections, the column names of a DataFrame y); panels are titled
+        with the names.
         """
         check_is_fitted(estimator)
         holdout = getattr(estimator, "_holdout_", None)
@@ -140,13 +142,17 @@ class ThresholdDisplay:
                 "ThresholdDisplay needs the held-out predictions kept at fit: fit with "
                 "threshold='auto' or early_stopping=True."
             )
-        names = np.asarray(estimator._spec_.label_names) if estimator.task_ == "multilabel" else None
+        names = getattr(estimator._spec_, "output_names", None)
+        names = None if names is None else np.array(names, dtype=object)
         if (
             labels is not None
             and names is not None
             and not all(isinstance(v, (int, np.integer)) for v in labels)
         ):
             index = {v: i for i, v in enumerate(names.tolist())}
+            unknown = [v for v in labels if v not in index]
+            if unknown:
+                raise ValueError(f"labels {unknown[:10]} are not among {names.tolist()[:20]}.")
             labels = [index[v] for v in labels]
         y_true, proba, _ = holdout
         display = cls.from_predictions(

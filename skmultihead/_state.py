@@ -28,7 +28,7 @@ import numpy as np
 
 from . import _savefile
 from ._network import Network, wrap_logits
-from ._targets import FORM_CLASSES, FORMS, MULTILABEL, TASKS, Head, TargetSpec
+from ._targets import FORM_CLASSES, FORM_COLUMNS, FORMS, MULTILABEL, NAMED_FORMS, TASKS, Head, TargetSpec
 from ._training import restore, snapshot
 
 _HEAD_KINDS = ("binary", "multiclass", "multilabel")
@@ -116,7 +116,11 @@ class FittedState:
             "holdout": None
             if holdout is None
             else {
-                "y": np.asarray(holdout[0], dtype=float).tolist(),
+                # null where an entry of y is unknown
+                "y": [
+                    [None if v != v else v for v in row]
+                    for row in np.asarray(holdout[0], dtype=float).tolist()
+                ],
                 "proba": np.asarray(holdout[1], dtype=float).tolist(),
                 "weights": None if holdout[2] is None else np.asarray(holdout[2], dtype=float).tolist(),
             },
@@ -127,6 +131,7 @@ class FittedState:
                 "heads": [[h.kind, h.units, h.name] for h in spec.heads],
                 "y_dtype": spec.y_dtype,
                 "n_thresholds": spec.n_thresholds,
+                "names": spec.names,
             },
             "network": {
                 "heads": [[h.kind, h.units, h.name] for h in self.network.heads],
@@ -334,8 +339,17 @@ def _spec_from_json(s) -> TargetSpec:
     ]
     # predict answers in this dtype: no wider than the labels it holds
     check_dtype(s["y_dtype"], "spec.y_dtype", [v for c in classes for v in c.tolist()])
+    names = s.get("names")  # absent from files written before names were kept
+    if names is not None:
+        names = [_str(v, f"spec.names[{i}]") for i, v in enumerate(_list(names, "spec.names"))]
     spec = TargetSpec(
-        s["task"], s["form"], classes, heads, s["y_dtype"], _int(s["n_thresholds"], "spec.n_thresholds")
+        s["task"],
+        s["form"],
+        classes,
+        heads,
+        s["y_dtype"],
+        _int(s["n_thresholds"], "spec.n_thresholds"),
+        names,
     )
     _check_spec(spec)
     return spec
@@ -379,6 +393,10 @@ def _check_spec(spec: TargetSpec) -> None:
                 _fail("spec", "a multi-label head has one unit per label")
             if by_column and any(len(c) != 2 for c in classes):
                 _fail("spec", "each binary column has two values")
+    if spec.names is not None:
+        n_columns = len(heads) if form == FORM_COLUMNS else (len(classes) if by_column else len(classes[0]))
+        if form not in NAMED_FORMS or len(spec.names) != n_columns or len(set(spec.names)) != n_columns:
+            _fail("spec.names", f"expected {n_columns} distinct column names for form {form!r}")
     thresholded = sum(h.units for h in heads if h.thresholded)
     if spec.n_thresholds != thresholded:
         _fail(
@@ -457,7 +475,11 @@ def _holdout_from_json(h, spec: TargetSpec):
     if h is None:
         return None
     _expect_dict(h, "holdout", ("y", "proba", "weights"))
-    y, proba = _float_array(h["y"], "holdout.y", 2), _float_array(h["proba"], "holdout.proba", 2)
+    rows = _list(h["y"], "holdout.y")
+    unknown = [[v is None for v in _list(row, "holdout.y")] for row in rows]
+    y = _float_array([[0.0 if v is None else v for v in row] for row in rows], "holdout.y", 2)
+    y[np.asarray(unknown, dtype=bool).reshape(y.shape)] = np.nan  # null: an unknown entry
+    proba = _float_array(h["proba"], "holdout.proba", 2)
     if y.shape != proba.shape or y.shape[1] != spec.n_thresholds or len(y) < 1:
         _fail("holdout", f"expected y and proba of shape (n, {spec.n_thresholds})")
     if np.any((y < 0) | (y > 1)) or np.any((proba < 0) | (proba > 1)):

@@ -16,6 +16,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.multiclass import type_of_target
 
+from ._thresholds import rank_cut
+
 MULTICLASS = "multiclass"
 MULTILABEL = "multilabel"
 
@@ -28,6 +30,15 @@ FORM_SOFT = "soft"  # 2-D floats in [0, 1]
 FORM_COLLECTIONS = "collections"  # [["drama", "comedy"], ["news"]]
 FORM_COLUMNS = "columns"  # 2-D, one set of classes per column
 FORM_BINARY_COLUMNS = "binary_columns"  # 2-D, two values per column (multi-label)
+
+# Forms whose entries may be unknown (NaN, None, pd.NA; polars' null): one
+# label or one output per column. A 1-D y, one-hot rows, sparse y and label
+# collections cannot say "unknown" apart from a label.
+UNKNOWN_FORMS = (FORM_INDICATOR, FORM_SOFT, FORM_COLUMNS, FORM_BINARY_COLUMNS)
+
+# Forms read from a 2-D y whose columns may carry names (a DataFrame): the
+# names are kept, and a later y is matched to them by name.
+NAMED_FORMS = (FORM_ONEHOT, FORM_INDICATOR, FORM_SOFT, FORM_COLUMNS, FORM_BINARY_COLUMNS)
 
 TASKS = ("binary", MULTICLASS, MULTILABEL, "multiclass-multioutput")
 FORMS = (
@@ -284,14 +295,72 @@ class TargetSpec:
     heads: list
     y_dtype: str = "int64"
     n_thresholds: int = 0
+    names: list | None = None  # the column names of a DataFrame y at fit, when all are strings
 
     @property
     def _form(self) -> Form:
         return FORM_CLASSES[self.form]
 
     def encode(self, y) -> list:
-        """Encode y (in the form seen at fit) into one array per head."""
-        return self._form.encode(self, _checked(y))
+        """Encode y (in the form seen at fit) into one array per head.
+
+        Where the form admits unknown entries (a 2-D y of labels, or several
+        outputs) and y holds some, they come back as NaN in the float arrays
+        (labels, binary heads) and as -1 in class indices: ``_training``
+        turns them into entries of weight 0."""
+        y = self.aligned(y)
+        mask = self.unknown_entries(y)
+        if mask is None:
+            return self._form.encode(self, _checked(y))
+        encoded = self._form.encode(self, self._filled(y, mask))
+        if len(encoded) == 1 and self.heads[0].kind == "multilabel":
+            encoded[0] = np.where(mask, np.float32(np.nan), encoded[0]).astype(np.float32)
+            return encoded
+        out = []
+        for j, head_y in enumerate(encoded):
+            gone = mask[:, j].reshape(-1, *([1] * (head_y.ndim - 1)))
+            fill = np.float32(np.nan) if head_y.dtype.kind == "f" else -1
+            out.append(np.where(gone, fill, head_y).astype(head_y.dtype))
+        return out
+
+    def unknown_entries(self, y):
+        """The (n, k) mask of y's unknown entries when this form admits them
+        and y has some; else None (and missing values are refused later)."""
+        if self.form not in UNKNOWN_FORMS or sp.issparse(y) or _is_label_collections(y):
+            return None
+        mask = missing_mask(y)
+        return mask if mask.ndim == 2 and mask.any() else None
+
+    def _filled(self, y, mask):
+        """y with each unknown entry replaced by a known label of its column
+        (encoded, then masked again)."""
+        values = _to_numpy(y).astype(object) if _to_numpy(y).dtype.kind != "f" else _to_numpy(y).copy()
+        for j in range(values.shape[1]):
+            if self.form in (FORM_INDICATOR, FORM_SOFT):
+                fill = 0.0
+            else:
+                fill = self.classes[j][0]
+            values[mask[:, j], j] = fill
+        return _to_numpy(values) if values.dtype.kind == "O" else values
+
+    def aligned(self, y):
+        """y with its named columns in the order of fit.
+
+        A DataFrame y whose string column names are those of fit, in another
+        order, is reordered; one with other names is refused, naming them. y
+        without names (an array) is read by position, as at fit."""
+        given = column_names(y)
+        if self.names is None or given is None or given == self.names:
+            return y
+        missing = [c for c in self.names if c not in given]
+        unexpected = [c for c in given if c not in self.names]
+        if missing or unexpected or len(given) != len(self.names):
+            raise ValueError(
+                f"y's columns are not those seen at fit: missing {missing[:10]}, unexpected "
+                f"{unexpected[:10]}. Give y with the columns {self.names[:10]}"
+                f"{' ...' if len(self.names) > 10 else ''} (in any order)."
+            )
+        return y[self.names] if hasattr(y, "loc") else y.select(self.names)
 
     # ---- network outputs -> answers --------------------------------------
     def predict_proba(self, outputs: list):
@@ -302,12 +371,15 @@ class TargetSpec:
             if head.kind == "binary":
                 p = out.reshape(-1)
                 probas.append(np.column_stack([1.0 - p, p]))
+            elif head.kind == "multiclass":
+                probas.append(_rows_summing_to_one(out))
             else:
                 probas.append(out)
         return probas if self.form == FORM_COLUMNS else probas[0]
 
-    def predict(self, outputs: list, thresholds: np.ndarray | None):
-        """Decisions in the form y had at fit."""
+    def predict(self, outputs: list, thresholds: np.ndarray | None, rank=None):
+        """Decisions in the form y had at fit; ``rank`` a rule of
+        :func:`_thresholds.check_rank_rule` for multi-label heads."""
         decisions = []  # per head: class indices (n,) or 0/1 matrix (n, L)
         t = 0
         for head, out in zip(self.heads, outputs):
@@ -318,13 +390,33 @@ class TargetSpec:
                 decisions.append((out.reshape(-1) >= thresholds[t]).astype(np.int64))
                 t += 1
             else:
-                decisions.append((out >= thresholds[t : t + head.units]).astype(np.int64))
+                decided = (out >= thresholds[t : t + head.units]).astype(np.int64)
+                if rank is not None:
+                    decided = rank_cut(out, decided, rank)
+                decisions.append(decided)
                 t += head.units
         return self._form.decide(self, decisions, np.dtype(self.y_dtype))
 
     def score(self, y, y_pred, sample_weight=None) -> float:
-        """Accuracy: exact match of the whole row (subset accuracy)."""
-        return float(np.average(self._form.hits(self, y, y_pred), weights=sample_weight))
+        """Accuracy: exact match of the whole row (subset accuracy); with
+        unknown entries in y, of every known entry of the row (a row with none
+        known takes no part)."""
+        y = self.aligned(y)
+        mask = self.unknown_entries(y)
+        if mask is None or self.form == FORM_SOFT:
+            hits = self._form.hits(self, y, y_pred)
+            return float(np.average(hits, weights=sample_weight))
+        truth, pred = self.encode(y), self._form.encode(self, _checked(y_pred))
+        n = len(mask)
+        ok = np.ones(n, dtype=bool)
+        for a, b in zip(truth, pred):
+            a, b = np.asarray(a).reshape(n, -1), np.asarray(b).reshape(n, -1)
+            known = ~np.isnan(a) if a.dtype.kind == "f" else a >= 0
+            ok &= np.all((a == b) | ~known, axis=1)
+        weight = (~mask.all(axis=1)).astype(float)
+        if sample_weight is not None:
+            weight = weight * np.asarray(sample_weight, dtype=float)
+        return float(np.average(ok.astype(float), weights=weight))
 
     # ---- bookkeeping ------------------------------------------------------
     @property
@@ -341,11 +433,25 @@ class TargetSpec:
 
     @property
     def label_names(self) -> np.ndarray:
-        """One name per output unit of a multi-label head."""
+        """One name per output unit of a multi-label head: y's column names
+        where it had them."""
+        if self.names is not None and self.task == MULTILABEL:
+            return np.array(self.names, dtype=object)
         return self._form.label_names(self)
 
+    @property
+    def output_names(self) -> list:
+        """One name per thresholded output (binary heads and labels), for
+        displays: y's column names where it had them, else indices."""
+        if self.task == MULTILABEL:
+            return list(self.label_names.tolist())
+        names = self.names or list(range(len(self.heads)))
+        return [name for head, name in zip(self.heads, names) if head.thresholded]
+
     def public_classes(self):
-        return list(self.classes) if self.by_column else self.classes[0]
+        if self.by_column:
+            return list(self.classes)
+        return self.classes[0] if self.names is None else np.array(self.names, dtype=object)
 
     # ---- scikeras's target-encoder interface: ``target_encoder_`` ----------
     def fit(self, y):
@@ -380,6 +486,17 @@ class TargetSpec:
 # ---------------------------------------------------------------------------
 
 
+def _rows_summing_to_one(out: np.ndarray) -> np.ndarray:
+    """A softmax output in float64, each row divided by its sum: the network
+    computes in float32, whose rows sum to 1 only within 1e-7, and scikit-learn's
+    ``log_loss`` warns on every call below float64's precision. A row that is
+    not a distribution (a negative entry, a zero sum: a user's network with
+    another output) is returned as the network gave it."""
+    sums = out.sum(axis=1, keepdims=True)
+    ok = (out >= 0).all(axis=1, keepdims=True) & (sums > 0)
+    return np.where(ok, out / np.where(ok, sums, 1.0), out)
+
+
 def infer_targets(y, estimator_kind: str) -> TargetSpec:
     """Decide the task from y.
 
@@ -389,7 +506,89 @@ def infer_targets(y, estimator_kind: str) -> TargetSpec:
     """
     if y is None:
         raise ValueError("requires y to be passed, but the target y is None. Pass the labels to fit(X, y).")
-    y = _checked(y)
+    names = column_names(y)
+    mask = _unknown_at_fit(y, estimator_kind)
+    if mask is None:
+        spec = _infer(_checked(y), estimator_kind)
+    else:
+        spec = _infer(_filled_for_inference(y, mask), estimator_kind)
+        if spec.form not in UNKNOWN_FORMS:
+            raise ValueError(
+                f"y holds unknown entries (NaN, None, pd.NA) and was read as {spec.form} rows, where "
+                "an entry cannot be unknown on its own. Unknown entries are for one label per column "
+                "(MultiLabelKerasClassifier) or one output per column (MultiClassKerasClassifier with "
+                "columns of their own classes); otherwise drop the rows with missing values."
+            )
+    if names is not None and spec.form in NAMED_FORMS:
+        spec.names = names
+    return spec
+
+
+def _unknown_at_fit(y, estimator_kind: str):
+    """The (n, k) mask of unknown entries of a 2-D y that may have them, or
+    None (y without any; or a y where a missing value is refused later: 1-D,
+    label collections). Refuses what no reading can train: a sparse y storing
+    NaN, a column with no known entry. Warns of rows with none."""
+    if sp.issparse(y):
+        data = y.tocsr().data if not hasattr(y, "data") else y.data
+        if data.dtype.kind == "f" and np.isnan(data).any():
+            raise ValueError(
+                "y is sparse and stores NaN: a sparse matrix cannot tell an unknown entry from an "
+                "absent label (0). Pass y as a dense float array (NaN where unknown), or a "
+                "DataFrame with missing values."
+            )
+        return None
+    if _is_label_collections(y):
+        return None
+    mask = missing_mask(y)
+    if mask.ndim != 2 or not mask.any() or (estimator_kind == MULTICLASS and mask.shape[1] < 2):
+        return None
+    names = column_names(y)
+    empty = np.flatnonzero(mask.all(axis=0))
+    if len(empty):
+        which = [names[j] for j in empty] if names else empty.tolist()
+        raise ValueError(
+            f"y's column{'s' if len(empty) > 1 else ''} {which[:10]} {'have' if len(empty) > 1 else 'has'} "
+            "no known entry: nothing could learn it. Drop that column, or give some of its entries."
+        )
+    blank = int(mask.all(axis=1).sum())
+    if blank:
+        import warnings
+
+        warnings.warn(
+            f"{blank} rows of y have no known entry; they take no part in training or tuning.",
+            UserWarning,
+            stacklevel=6,
+        )
+    return mask
+
+
+def _filled_for_inference(y, mask):
+    """y with each unknown entry replaced by a known value of its column, so
+    that the task is read from the known values alone."""
+    values = _to_numpy(y)
+    values = values.copy() if values.dtype.kind == "f" else values.astype(object)
+    for j in range(values.shape[1]):
+        values[mask[:, j], j] = values[~mask[:, j], j][0]
+    return _to_numpy(values) if values.dtype.kind == "O" else values
+
+
+def column_names(y) -> list | None:
+    """The column names of a 2-D pandas or polars DataFrame y, when all are
+    strings (as scikit-learn reads ``feature_names_in_``); else None."""
+    columns = getattr(y, "columns", None)
+    if columns is None or not hasattr(y, "to_numpy") or len(getattr(y, "shape", ())) != 2:
+        return None
+    names = list(columns)
+    if not names or not all(isinstance(c, str) for c in names):
+        return None
+    if len(set(names)) != len(names):
+        dup = sorted({c for c in names if names.count(c) > 1})
+        raise ValueError(f"y has duplicate column names {dup[:10]}; give each label column its own name.")
+    return [str(c) for c in names]
+
+
+def _infer(y, estimator_kind: str) -> TargetSpec:
     if _is_label_collections(y):
         if estimator_kind == MULTICLASS:
             raise ValueError(

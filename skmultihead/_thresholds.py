@@ -189,19 +189,30 @@ def tune_thresholds(
     y_true = np.asarray(y_true, dtype=float).reshape(len(proba), -1)
     proba = np.asarray(proba, dtype=float).reshape(len(proba), -1)
     w = None if weights is None else np.asarray(weights, dtype=float)
-    pooled_w = None if w is None else np.tile(w, proba.shape[1])
-    pooled, _ = _best(y_true.T.ravel(), proba.T.ravel(), objective if callable(objective) else "f1", pooled_w)
+    # unknown entries (NaN in y_true) take no part: each label is tuned on its known rows
+    known = ~np.isnan(y_true)
+    y_true = np.where(known, y_true, 0.0)
+    entry_w = (np.ones(len(y_true)) if w is None else w)[:, None] * known
+    pooled_w = None if w is None and known.all() else entry_w.T.ravel()
+    flat = known.T.ravel()
+    pooled, _ = _best(
+        y_true.T.ravel()[flat],
+        proba.T.ravel()[flat],
+        objective if callable(objective) else "f1",
+        None if pooled_w is None else pooled_w[flat],
+    )
     if objective == "f1_micro":
-        return _tune_micro(y_true, proba, w, pooled)
+        return _tune_micro(y_true, proba, entry_w, pooled, known, w is None)
     out = np.empty(proba.shape[1])
     for j in range(proba.shape[1]):
-        positives = int(np.sum(y_true[:, j] >= 0.5))
-        if positives == 0 or positives == len(y_true):
+        rows = known[:, j]
+        positives = int(np.sum(y_true[rows, j] >= 0.5))
+        if positives == 0 or positives == rows.sum():
             out[j] = pooled
             continue
-        t, value = _best(y_true[:, j], proba[:, j], objective, w)
+        t, value = _best(y_true[rows, j], proba[rows, j], objective, None if w is None else w[rows])
         if PER_LABEL.get(objective) is _f1 and value < _FBR:
-            out[j] = float(np.clip(np.nextafter(proba[:, j].max(), np.inf), 0.0, 1.0))
+            out[j] = float(np.clip(np.nextafter(proba[rows, j].max(), np.inf), 0.0, 1.0))
             continue
         out[j] = pooled + _weight(positives) * (t - pooled)
     return out
@@ -211,30 +222,95 @@ def _weight(positives: int, shrink: float = _SHRINK) -> float:
     return positives / (positives + shrink)
 
 
-def _tune_micro(y_true, proba, w, shared: float) -> np.ndarray:
+def _tune_micro(y_true, proba, ww, shared: float, known, unweighted: bool) -> np.ndarray:
+    """``ww`` (n, L): each entry's weight, 0 where unknown."""
     n_labels = proba.shape[1]
     thresholds = np.full(n_labels, shared)
     pos = y_true >= 0.5
-    ww = np.ones(len(y_true)) if w is None else w
     pred = proba >= shared
-    tp = np.sum(ww[:, None] * (pred & pos), axis=0)
-    fp = np.sum(ww[:, None] * (pred & ~pos), axis=0)
-    fn = np.sum(ww[:, None] * (~pred & pos), axis=0)
-    positives = pos.sum(axis=0)
-    positives_w = np.sum(ww[:, None] * pos, axis=0)
+    tp = np.sum(ww * (pred & pos), axis=0)
+    fp = np.sum(ww * (pred & ~pos), axis=0)
+    fn = np.sum(ww * (~pred & pos), axis=0)
+    positives = (pos & known).sum(axis=0)
+    positives_w = np.sum(ww * pos, axis=0)
     for j in np.argsort(-positives, kind="stable"):
-        if positives[j] == 0 or positives[j] == len(y_true):
+        rows = known[:, j]
+        if positives[j] == 0 or positives[j] == rows.sum():
             continue
-        cands, tp_j, fp_j, fn_j, _ = _sweep(y_true[:, j], proba[:, j], w)
+        w_j = None if unweighted and rows.all() else ww[rows, j]
+        cands, tp_j, fp_j, fn_j, _ = _sweep(y_true[rows, j], proba[rows, j], w_j)
         TP, FP, FN = tp.sum() - tp[j], fp.sum() - fp[j], fn.sum() - fn[j]
         values = _values(_f1, TP + tp_j, FP + fp_j, FN + fn_j, 0.0)
         current = float(_values(_f1, tp.sum(), fp.sum(), fn.sum(), 0.0))
-        t, _ = _pick(cands, values, proba[:, j], prefer=shared)
+        t, _ = _pick(cands, values, proba[rows, j], prefer=shared)
         t = shared + _weight(int(positives[j]), _SHRINK_MICRO) * (t - shared)
         decided = proba[:, j] >= t
-        moved = [np.sum(ww * (decided & pos[:, j])), np.sum(ww * (decided & ~pos[:, j]))]
+        moved = [np.sum(ww[:, j] * (decided & pos[:, j])), np.sum(ww[:, j] * (decided & ~pos[:, j]))]
         if float(_values(_f1, TP + moved[0], FP + moved[1], FN + positives_w[j] - moved[0], 0.0)) < current:
             continue  # shrunk part-way, the move would lower micro-F1: keep the shared threshold
         tp[j], fp[j], fn[j] = moved[0], moved[1], positives_w[j] - moved[0]
         thresholds[j] = t
     return thresholds
+
+
+# ---- rank rules: how many labels a row gets, beside the score cut ----------
+def check_rank_rule(est, spec):
+    """``(top_k, min_labels)`` when a rank rule is set, else None.
+
+    Read at every ``predict``: like ``threshold``, both may change after fit.
+    """
+    top_k, min_labels = getattr(est, "top_k", None), getattr(est, "min_labels", 0)
+    for name, value, low in (("top_k", top_k, 1), ("min_labels", min_labels, 0)):
+        if value is None and name == "top_k":
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}{' or None' if low else ''}; got {value!r}.")
+    if top_k is None and not min_labels:
+        return None
+    if top_k is not None and min_labels:
+        raise ValueError(
+            f"top_k={top_k} and min_labels={min_labels} were both given: top_k gives each row exactly "
+            "k labels, min_labels at least that many beside those over the threshold. Set one of them."
+        )
+    name, k = ("top_k", top_k) if top_k is not None else ("min_labels", min_labels)
+    if spec.task != "multilabel":
+        raise ValueError(
+            f"{name}={k} chooses labels per row of a multi-label task; this estimator's task is "
+            f"{spec.task!r}. Leave {name} at its default."
+        )
+    n_labels = sum(h.units for h in spec.heads)
+    if k > n_labels:
+        raise ValueError(f"{name}={k} exceeds the {n_labels} labels of this task.")
+    return int(top_k) if top_k is not None else None, int(min_labels)
+
+
+def rank_cut(proba: np.ndarray, decided: np.ndarray, rule) -> np.ndarray:
+    """Decisions under a rank rule (Yang's RCut beside the score cut).
+
+    ``top_k``: each row's k most probable labels, whatever the threshold.
+    ``min_labels``: the labels over the threshold, and where a row has fewer
+    than m, its most probable others until it has m. Ties go to the lower
+    column index.
+    """
+    top_k, min_labels = rule
+    if top_k is not None:
+        chosen = _top(proba, top_k)
+        out = np.zeros_like(decided)
+        np.put_along_axis(out, chosen, 1, axis=1)
+        return out
+    short = decided.sum(axis=1) < min_labels
+    if not short.any():
+        return decided
+    out = decided.copy()
+    rows = out[short]
+    # labels already over the threshold rank first, then by probability
+    chosen = _top(proba[short] + 2.0 * rows, min_labels)
+    np.put_along_axis(rows, chosen, 1, axis=1)
+    out[short] = rows
+    return out
+
+
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of each row's k highest scores (ties: lower index first)."""
+    order = np.argsort(-scores, axis=1, kind="stable")
+    return order[:, :k]

@@ -143,6 +143,29 @@ def one(items):
     return items[0] if len(items) == 1 else list(items)
 
 
+# ---- unknown entries: NaN in float targets, -1 in class indices ------------
+def known_entries(target: np.ndarray) -> np.ndarray | None:
+    """Where a head's encoded target is known (same shape), or None if all are."""
+    target = np.asarray(target)
+    known = ~np.isnan(target) if target.dtype.kind == "f" else target >= 0
+    return None if known.all() else known
+
+
+def filled(target: np.ndarray) -> np.ndarray:
+    """A head's target with its unknown entries set to 0 (they weigh 0)."""
+    known = known_entries(target)
+    return target if known is None else np.where(known, target, 0).astype(target.dtype)
+
+
+def row_weights(weights):
+    """Per-row weights from per-entry ones (n, L): a row weighs what its known
+    entries weigh (entries of a row share its weight), 0 with none known."""
+    if weights is None:
+        return None
+    w = np.asarray(weights)
+    return w.max(axis=1) if w.ndim == 2 else w
+
+
 def class_index(target: np.ndarray) -> np.ndarray:
     return (
         target.reshape(-1).astype(np.int64)
@@ -156,6 +179,7 @@ def fit_targets(network, targets: list) -> list:
         return list(targets)
     out = []
     for head, sparse, target in zip(network.heads, network.sparse_targets or [True] * len(targets), targets):
+        target = filled(target)  # unknown entries weigh 0 (Fitting.class_weights)
         if head.kind == "multiclass" and target.ndim == 2 and target.shape[1] == 1:
             # a binary target trained through a 2-unit softmax
             target = target.reshape(-1).astype(np.int32)
@@ -205,12 +229,14 @@ def single_head_weights(class_weight, idx: np.ndarray, classes: np.ndarray) -> n
 
 
 def multilabel_pos_weight(class_weight, target: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    positives = target.sum(axis=0)
+    # known entries only: an unknown entry is neither a positive nor a negative
+    positives = np.nansum(target, axis=0)
     if isinstance(class_weight, str):
-        negatives = target.shape[0] - positives
+        negatives = np.sum(~np.isnan(target), axis=0) - positives
         # A label seen k times out of n weighs its positives (n - k) / k, so
         # that positives and negatives of every label carry equal total weight.
-        return np.where(positives > 0, negatives / np.maximum(positives, 1), 1.0)
+        # A label without negatives (or without positives) has nothing to balance: 1.
+        return np.where((positives > 0) & (negatives > 0), negatives / np.maximum(positives, 1), 1.0)
     if not isinstance(class_weight, dict):
         raise TypeError(
             "class_weight for multi-label y must be 'balanced' or a dict {label: weight of its positives}."

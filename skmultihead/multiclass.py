@@ -94,6 +94,14 @@ class MultiClassKerasClassifier(BaseKerasClassifier):
         (alias ``"f1"``), ``"jaccard"``, ``"accuracy"``,
         ``"balanced_accuracy"`` or a callable ``(y_true, y_pred) -> float``.
         A post-fit parameter, like ``threshold``.
+    top_k : int or None, default=None
+        Multi-label only: each row gets its k most probable labels, whatever
+        the threshold. A post-fit parameter.
+    min_labels : int, default=0
+        Multi-label only: a row with fewer than this many labels over the
+        threshold gets its most probable others until it has that many
+        (``min_labels=1``: at least one label per row). A post-fit parameter;
+        not with ``top_k``.
     memory : str, path-like, joblib.Memory or None, default=None
         A folder of your own where fits share trained networks across
         processes (a ``GridSearchCV(n_jobs=2)`` over thresholds trains one
@@ -132,9 +140,15 @@ class MultiClassKerasClassifier(BaseKerasClassifier):
     task_ : str
         ``"binary"``, ``"multiclass"`` or ``"multiclass-multioutput"``.
     classes_ : ndarray or list of ndarray
-        The classes (one array per output for multi-output).
+        The classes (one array per output for multi-output); for a one-hot
+        DataFrame y with string column names, those names.
     n_outputs_ : int
         Number of heads.
+    target_names_ : ndarray of str
+        Set when y is a 2-D DataFrame (pandas or polars) with string column
+        names: one name per column (per output, or per one-hot class). A later
+        ``score`` or ``partial_fit`` with these columns in another order is
+        reordered; with other columns it is refused.
     model_ : keras.Model
         The trained network; it outputs probabilities.
     history_ : dict of lists

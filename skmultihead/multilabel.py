@@ -51,7 +51,13 @@ class MultiLabelKerasClassifier(BaseKerasClassifier):
     task_ : str
         ``"multilabel"``.
     classes_ : ndarray
-        Label names (``arange(n_labels)`` for an indicator matrix).
+        Label names: those of label collections, the string column names of a
+        DataFrame y (pandas or polars), else ``arange(n_labels)``; for columns
+        of two values each (``"yes"``/``"no"``), one array of values per column.
+    target_names_ : ndarray of str
+        Set when y is a DataFrame with string column names. A later ``score``
+        or ``partial_fit`` with these columns in another order is reordered;
+        with other columns it is refused.
     thresholds_ : ndarray of shape (n_labels,)
     model_, history_, n_features_in_, feature_names_in_ :
         As in :class:`MultiClassKerasClassifier`.

@@ -111,3 +111,30 @@ def test_large_inputs_are_predicted_in_batches_that_agree(monkeypatch, multi_out
         assert len(p_big) == len(big)
         np.testing.assert_allclose(p_big[: len(X)], p_small, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(p_big[-len(X) :], p_small, rtol=1e-5, atol=1e-6)
+
+
+def _targets_of_every_probability_form():
+    X, binary, three, _ = learnable(200)
+    yield "binary", X, binary
+    yield "multiclass", X, three
+    yield "one-hot", X, np.eye(3, dtype=int)[three]
+    yield "several outputs", X, np.column_stack([three, binary, (three + binary) % 3])
+
+
+@pytest.mark.parametrize("case", [c[0] for c in _targets_of_every_probability_form()])
+def test_probabilities_are_float64_rows_summing_to_one_as_log_loss_checks(case):
+    import warnings
+
+    from sklearn.metrics import log_loss
+
+    _, X, y = next(c for c in _targets_of_every_probability_form() if c[0] == case)
+    clf = MultiClassKerasClassifier(**FAST).fit(X, y)
+    probas = clf.predict_proba(X)
+    probas = probas if isinstance(probas, list) else [probas]
+    columns = y.T if case == "several outputs" else [y.argmax(1) if case == "one-hot" else y]
+    for proba, column in zip(probas, columns):
+        assert proba.dtype == np.float64
+        assert np.abs(proba.sum(axis=1) - 1).max() <= 4 * np.finfo(np.float64).eps
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # "The y_prob values do not sum to one"
+            log_loss(column, proba, labels=range(proba.shape[1]))

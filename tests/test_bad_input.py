@@ -60,13 +60,13 @@ CASES = [
     ),
     ("nan in y", MultiClassKerasClassifier, X4, [0.0, 1.0, np.nan, 1.0], {}, ValueError, "NaN"),
     (
-        "nan in multi-label y",
+        "nan in multi-label y, a label with no known entry",
         MultiLabelKerasClassifier,
         X4,
-        np.array([[0, 1], [1, np.nan], [0, 0], [1, 1]]),
+        np.array([[0, np.nan], [1, np.nan], [0, np.nan], [1, np.nan]]),
         {},
         ValueError,
-        "NaN",
+        r"column \[1\] has no known entry",
     ),
     (
         "None in y",
@@ -154,7 +154,7 @@ CASES = [
         [0, 1, 0, 1],
         {"sample_weight": np.ones((4, 2))},
         ValueError,
-        "1D array or scalar",
+        r"sample_weight has shape \(4, 2\): per-entry weights are for a 2-D y",
     ),
     (
         "sample_weight negative",
@@ -211,16 +211,6 @@ MISSING_Y = [
     ("NaT in tz-aware datetime", MC, pd.Series(NAT).dt.tz_localize("UTC")),
     ("NaT in timedelta", MC, pd.Series(pd.to_timedelta(["1D", None, "2D", "1D"]))),
     ("NaT in numpy datetime64", MC, np.array(["2020-01-01", "NaT", "2020-01-02", "2020-01-01"], "M8[D]")),
-    ("None in a 2-D object array", MC, np.array([["a", "x"], [None, "y"], ["b", "x"], ["a", "y"]], object)),
-    ("NA in a nullable Int64 frame, multi-output", MC, _frame("Int64", [0, None, 2, 1], [1, 0, 1, 0])),
-    ("NA in nullable Int64 multi-label columns", ML, _frame("Int64", [0, None, 1, 1], [1, 0, 1, 0])),
-    (
-        "NA in nullable boolean multi-label columns",
-        ML,
-        _frame("boolean", [True, None, False, True], [1, 0, 1, 0]),
-    ),
-    ("NaN in soft labels", ML, np.array([[0.2, 0.5], [0.1, np.nan], [0.9, 0.3], [0.4, 0.6]])),
-    ("NaN in sparse multi-label y", ML, sp.csr_matrix(np.array([[0, 1], [1, np.nan], [0, 1], [1, 0]]))),
     ("None in label collections", ML, [["a"], ["b", None], ["a"], ["b"]]),
     ("NaN in label collections", ML, [["a"], [float("nan")], ["a"], ["b"]]),
     ("pd.NA in label collections", ML, [["a"], ["b", pd.NA], ["a"], ["b"]]),
@@ -233,10 +223,60 @@ if pl is not None:
         ("null in polars ints", MC, pl.Series([0, None, 1, 1])),
         ("null in polars booleans", MC, pl.Series([True, None, False, True])),
         ("null in polars categorical", MC, pl.Series(["a", None, "b", "a"], dtype=pl.Categorical)),
-        ("null in a polars frame", ML, pl.DataFrame({"a": [0, None, 1, 1], "b": [1, 0, 1, 0]})),
         ("null in polars label lists", ML, pl.Series([["a"], ["b", None], ["a"], ["b"]])),
     ]
 CASES += [(f"missing: {n}", cls, X4, y, {}, ValueError, MISSING) for n, cls, y in MISSING_Y]
+CASES.append(
+    (
+        "NaN in sparse multi-label y",
+        ML,
+        X4,
+        sp.csr_matrix(np.array([[0, 1], [1, np.nan], [0, 1], [1, 0]])),
+        {},
+        ValueError,
+        "sparse and stores NaN.*dense",
+    )
+)
+
+# A 2-D y of one label (or one output) per column: a missing entry is unknown,
+# not refused; it is encoded as NaN (a float target) or -1 (a class index).
+UNKNOWN_Y = [
+    ("None in a 2-D object array", MC, np.array([["a", "x"], [None, "y"], ["b", "x"], ["a", "y"]], object)),
+    ("NA in a nullable Int64 frame, multi-output", MC, _frame("Int64", [0, None, 2, 1], [1, 0, 1, 0])),
+    ("NA in nullable Int64 multi-label columns", ML, _frame("Int64", [0, None, 1, 1], [1, 0, 1, 0])),
+    (
+        "NA in nullable boolean multi-label columns",
+        ML,
+        _frame("boolean", [True, None, False, True], [1, 0, 1, 0]),
+    ),
+    ("NaN in soft labels", ML, np.array([[0.2, 0.5], [0.1, np.nan], [0.9, 0.3], [0.4, 0.6]])),
+    ("NaN in multi-label y", ML, np.array([[0, 1], [1, np.nan], [0, 0], [1, 1]])),
+    (
+        "None in yes/no columns",
+        ML,
+        np.array([["yes", "no"], ["no", None], ["yes", "yes"], ["no", "no"]], object),
+    ),
+]
+if pl is not None:
+    UNKNOWN_Y.append(("null in a polars frame", ML, pl.DataFrame({"a": [0, None, 1, 1], "b": [1, 0, 1, 0]})))
+
+
+@pytest.mark.parametrize("name, cls, y", UNKNOWN_Y, ids=[c[0] for c in UNKNOWN_Y])
+def test_missing_entries_of_a_2d_y_are_unknown_where_pandas_sees_them(name, cls, y):
+    from skmultihead._targets import missing_mask
+
+    spec = infer_targets(y, cls._estimator_kind)
+    encoded = spec.encode(y)
+    where = missing_mask(y)
+    unknown = np.column_stack(
+        [
+            np.isnan(e).reshape(len(e), -1) if e.dtype.kind == "f" else (e < 0).reshape(len(e), -1)
+            for e in encoded
+        ]
+    )
+    np.testing.assert_array_equal(unknown, where)
+    assert where.any()
+
 
 # Labels of several types that NumPy would turn into strings or fail to sort.
 MIXED_Y = [
@@ -645,6 +685,13 @@ def test_property_tests_are_reproducible_under_ci():
         assert settings.default.derandomize
 
 
+def _one_label_per_column(y) -> bool:
+    """A 2-D array or frame (not label collections): missing entries are read as unknown."""
+    if isinstance(y, list):
+        return False
+    return np.ndim(y) == 2 and not isinstance(y, pd.Series) and np.asarray(y, dtype=object).dtype == object
+
+
 def _holds_missing(y) -> bool:
     """pandas' own reading of which values are missing (the oracle)."""
     if isinstance(y, list) and all(isinstance(r, list) for r in y):
@@ -664,11 +711,24 @@ def test_inference_round_trips_or_raises_value_or_type_error(y, kind):
     except (ValueError, TypeError) as exc:
         # one of ours, naming y, never a bare NumPy or pandas error
         assert re.search(r"\by\b", str(exc)), repr(exc)
-        if missing:
+        if missing and not _one_label_per_column(y):
+            # a 1-D y or label collections: the missing value itself is the refusal
             assert isinstance(exc, ValueError) and "missing value" in str(exc), repr(exc)
         return
-    assert not missing, "missing values were not refused"
     encoded = spec.encode(y)
+    if missing:
+        # only a 2-D y of one label or output per column may hold unknown entries: NaN or -1 where missing
+        from skmultihead._targets import UNKNOWN_FORMS, missing_mask
+
+        assert spec.form in UNKNOWN_FORMS, "missing values were not refused"
+        unknown = np.column_stack(
+            [
+                np.isnan(e).reshape(len(e), -1) if e.dtype.kind == "f" else (e < 0).reshape(len(e), -1)
+                for e in encoded
+            ]
+        )
+        np.testing.assert_array_equal(unknown, missing_mask(y))
+        return
     # Decisions from perfect "probabilities" must give y back exactly.
     outputs = []
     for head, target in zip(spec.heads, encoded):
