@@ -38,11 +38,15 @@ from skmultihead import MultiLabelKerasClassifier
 
 
 def _model(sparse, seed):
-    return make_pipeline(MaxAbsScaler() if sparse else StandardScaler(), MultiLabelKerasClassifier(random_state=seed))
+    return make_pipeline(
+        MaxAbsScaler() if sparse else StandardScaler(), MultiLabelKerasClassifier(random_state=seed)
+    )
 
 
 def _f1(Y, pred):
-    return f1_score(Y, pred, average="micro", zero_division=0), f1_score(Y, pred, average="macro", zero_division=0)
+    return f1_score(Y, pred, average="micro", zero_division=0), f1_score(
+        Y, pred, average="macro", zero_division=0
+    )
 
 
 def _hide(Y, rate, rng):
@@ -78,7 +82,9 @@ def hide(name, rates, seed):
             c = f"{_cell(_f1(Y_te, c_fit.predict(X_te)))} ({complete.sum()} rows)"
         else:
             c = f"no model ({complete.sum()} rows)"
-        print(f"| {rate:.0%} | **{_cell(a)}** | {_cell(b)} | {c} | {_cell(full)} ({full_s:.0f} s) |", flush=True)
+        print(
+            f"| {rate:.0%} | **{_cell(a)}** | {_cell(b)} | {c} | {_cell(full)} ({full_s:.0f} s) |", flush=True
+        )
 
 
 def _cell(pair):
@@ -102,10 +108,15 @@ def auc(name, seed, rate=1 / 6):
     known_te = rng.rand(*Y_te.shape) >= rate
     rows = {}
     rows["(a) skmultihead, unknown entries"] = _fit(_model(sparse, seed), X_tr, hidden).predict_proba(X_te)
-    rows["(b) skmultihead, filled as 0"] = _model(sparse, seed).fit(X_tr, np.nan_to_num(hidden)).predict_proba(X_te)
+    rows["(b) skmultihead, filled as 0"] = (
+        _model(sparse, seed).fit(X_tr, np.nan_to_num(hidden)).predict_proba(X_te)
+    )
     scaler = MaxAbsScaler if sparse else StandardScaler
     for label, make in (
-        ("random forest per label, known rows", lambda: RandomForestClassifier(100, random_state=seed, n_jobs=1)),
+        (
+            "random forest per label, known rows",
+            lambda: RandomForestClassifier(100, random_state=seed, n_jobs=1),
+        ),
         ("logistic regression per label, known rows", lambda: LogisticRegression(max_iter=2000)),
     ):
         proba = np.zeros(Y_te.shape)

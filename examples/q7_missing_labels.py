@@ -31,7 +31,9 @@ X_train, X_test, Y_train, Y_test = X[:1200], X[1200:], Y[:1200], Y[1200:]
 rng = np.random.RandomState(0)
 labels = pd.DataFrame(Y_train, columns=[f"tag_{j}" for j in range(6)]).astype("Int64")
 labels = labels.mask(rng.rand(*labels.shape) < 0.5)  # pd.NA where unknown
-print(f"unknown entries: {labels.isna().to_numpy().mean():.0%}; rows with no gap: {labels.notna().all(1).sum()}")
+print(
+    f"unknown entries: {labels.isna().to_numpy().mean():.0%}; rows with no gap: {labels.notna().all(1).sum()}"
+)
 
 params = dict(hidden_layer_sizes=(64,), epochs=30, random_state=0)
 unknown = MultiLabelKerasClassifier(**params).fit(X_train, labels)
@@ -39,7 +41,11 @@ as_zero = MultiLabelKerasClassifier(**params).fit(X_train, labels.fillna(0))
 complete = labels.notna().all(axis=1).to_numpy()
 dropped = MultiLabelKerasClassifier(**params).fit(X_train[complete], labels[complete])
 
-for name, est in (("unknown entries (NaN)", unknown), ("filled as 0", as_zero), ("rows without a gap", dropped)):
+for name, est in (
+    ("unknown entries (NaN)", unknown),
+    ("filled as 0", as_zero),
+    ("rows without a gap", dropped),
+):
     pred = est.predict(X_test)
     print(f"{name:>22}: test micro-F1 {f1_score(Y_test, pred, average='micro'):.3f}")
 print("labels by name:", list(unknown.classes_))

@@ -164,10 +164,12 @@ def save_estimator(est, path) -> None:
 
 
 def _estimator_classes() -> dict:
-    from .multiclass import MultiClassKerasClassifier
-    from .multilabel import MultiLabelKerasClassifier
+    """The public classes by name, as they registered themselves (importing the
+    package imports them): ``load`` never imports the estimator modules, which
+    import this one."""
+    from ._registry import ESTIMATOR_CLASSES
 
-    return {c.__name__: c for c in (MultiClassKerasClassifier, MultiLabelKerasClassifier)}
+    return dict(ESTIMATOR_CLASSES)
 
 
 def _params_from_json(cls, params, safe_mode: bool, limits: _savefile.Limits) -> dict:

@@ -43,6 +43,8 @@ def _curve(objective, y, p, others, grid):
 
     ``others`` are the (tp, fp, fn) totals of the other labels, for f1_micro.
     """
+    known = ~np.isnan(y)  # an unknown entry of y is drawn from nowhere
+    y, p = y[known], p[known]
     pos = y >= 0.5
     decided = p[None, :] >= grid[:, None]
     tp = (decided & pos).sum(1).astype(float)
@@ -103,6 +105,8 @@ class ThresholdDisplay:
     ):
         """Curves from held-out labels ``y_true`` and probabilities ``proba`` (n, L).
 
+        NaN in ``y_true`` marks an unknown entry, which takes no part.
+
         ``thresholds`` are the thresholds to mark (one per column). With more
         than ``max_labels`` columns, those with the most held-out positives
         are shown unless ``labels`` (column indices) chooses them.
@@ -114,10 +118,11 @@ class ThresholdDisplay:
             order = np.argsort(-(y_true >= 0.5).sum(axis=0), kind="stable")
             labels = np.sort(order[:max_labels])
         labels = [int(j) for j in labels]
+        known = ~np.isnan(y_true)  # unknown entries (NaN) take no part
         pos = y_true >= 0.5
         decided = proba >= thresholds
         totals = np.array(
-            [(decided & pos).sum(0), (decided & ~pos).sum(0), (~decided & pos).sum(0)], dtype=float
+            [(decided & pos).sum(0), (decided & ~pos & known).sum(0), (~decided & pos).sum(0)], dtype=float
         )
         grid = np.linspace(0.0, 1.0, n_points)
         curves = []

@@ -223,3 +223,23 @@ def test_per_entry_sample_weight_is_the_general_form():
     np.testing.assert_allclose(by_weight.predict_proba(X), by_nan.predict_proba(X), atol=1e-5)
     with pytest.raises(ValueError, match="sample_weight"):
         MultiLabelKerasClassifier(**LEARN).fit(X, filled, sample_weight=np.ones((len(X), 5)))
+
+
+@pytest.mark.parametrize("objective", ["f1_micro", "f1_macro", "accuracy"])
+def test_threshold_display_draws_known_entries_only(objective):
+    rng = np.random.RandomState(0)
+    y = (rng.rand(200, 2) > 0.5).astype(float)
+    proba = np.clip(y * 0.5 + rng.rand(200, 2) * 0.5, 0, 1)
+    hidden = y.copy()
+    hidden[:100, 0] = np.nan
+    shown = ThresholdDisplay.from_predictions(hidden, proba, [0.5, 0.5], objective=objective, labels=[0])
+    # label 0 alone on its known rows; for micro-F1, label 1's totals count all its rows
+    alone = ThresholdDisplay.from_predictions(y[100:, :1], proba[100:, :1], [0.5], objective=objective)
+    if objective == "f1_micro":
+        assert not np.allclose(shown.curves_, alone.curves_)  # the other label takes part
+        filled = ThresholdDisplay.from_predictions(
+            np.nan_to_num(hidden), proba, [0.5, 0.5], objective=objective, labels=[0]
+        )
+        assert not np.allclose(shown.curves_, filled.curves_)
+    else:
+        np.testing.assert_allclose(shown.curves_, alone.curves_)
