@@ -120,6 +120,11 @@ class Fitting:
                 sparse,
             )
         else:
+            # scikeras sets the fit's metadata on the estimator before it builds, and
+            # a ``_keras_build_fn`` reads it there (``self.target_type_``, ``self.n_classes_``)
+            for key, value in meta.items():
+                if value is not None or key != "feature_encoder_":
+                    setattr(self.est, key, value)
             trunk = _network.call_user_model(
                 fn if fn is not None else self.est.model,
                 meta,

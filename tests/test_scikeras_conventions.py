@@ -726,3 +726,35 @@ def test_keras_arguments_are_checked_at_fit_as_at_load(params, monkeypatch):
     with pytest.raises((TypeError, ValueError), match=list(params)[0].replace("fit__", "")):
         C(hidden_layer_sizes=(4,), epochs=1, **params).fit(X, y)
     assert calls == []
+
+
+def test_a_build_hook_reads_the_fit_metadata_on_self_as_in_scikeras():
+    # scikeras's MLPClassifier notebook: _keras_build_fn reads self.target_type_ and self.n_classes_
+    seen = {}
+
+    class Hooked(C):
+        def _keras_build_fn(self, compile_kwargs):
+            seen.update(
+                {
+                    k: getattr(self, k)
+                    for k in ("target_type_", "n_classes_", "X_shape_", "n_outputs_expected_")
+                }
+            )
+            units = 1 if self.target_type_ == "binary" else self.n_classes_
+            model = keras.Sequential(
+                [
+                    keras.Input((self.n_features_in_,)),
+                    keras.layers.Dense(units, activation="sigmoid" if units == 1 else "softmax"),
+                ]
+            )
+            model.compile(
+                loss="binary_crossentropy" if units == 1 else "sparse_categorical_crossentropy",
+                optimizer=compile_kwargs["optimizer"],
+            )
+            return model
+
+    X = np.random.RandomState(0).randn(60, 4).astype("float32")
+    Hooked(epochs=1).fit(X, (X[:, 0] > 0).astype(int))
+    assert seen == {"target_type_": "binary", "n_classes_": 2, "X_shape_": (60, 4), "n_outputs_expected_": 1}
+    est = Hooked(epochs=1).fit(X, np.digitize(X[:, 0], [-0.5, 0.5]))
+    assert seen["target_type_"] == "multiclass" and est.predict_proba(X).shape == (60, 3)
