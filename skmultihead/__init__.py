@@ -6,6 +6,7 @@ from ._persist import load_estimator as _load_estimator
 from ._plot import ThresholdDisplay, TrainingCurvesDisplay
 from ._savefile import Limits as _Limits
 from ._training import TrainingDivergedError
+from ._version import __version__ as __version__
 from .multiclass import MultiClassKerasClassifier
 from .multilabel import MultiLabelKerasClassifier
 
@@ -60,4 +61,3 @@ __all__ = [
     "load",
     "set_config",
 ]
-__version__ = "0.1.0"

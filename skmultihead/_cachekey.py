@@ -37,6 +37,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 
+from ._fingerprint import NotData, state
 from ._registry import is_own_estimator
 
 # Parameters that only change how a trained network is read or where it is
@@ -47,10 +48,6 @@ POST_FIT_PARAMS = frozenset(
 
 _PLAIN = (type(None), bool, int, float, complex, str, bytes)
 _MAX_DEPTH = 64
-
-
-class NotData(Exception):
-    """A value whose effect on a fit is not fixed by its content alone."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -175,24 +172,6 @@ def keras_object(value, name, describe_value):
     return ("keras-object", name, described)
 
 
-def state(obj, describe_value) -> tuple:
-    """An object's attributes as data: plain values by ``describe_value``,
-    Keras variables by value, objects with a config (a dtype policy) by it."""
-    import keras
-
-    out = []
-    for key, value in sorted(vars(obj).items()):
-        if isinstance(value, keras.Variable):
-            value = np.asarray(value)
-        elif not isinstance(value, (type, types.FunctionType)) and hasattr(value, "get_config"):
-            try:
-                value = value.get_config()
-            except Exception as exc:
-                raise NotData(f"attribute {key!r} has no config") from exc
-        out.append((key, describe_value(value)))
-    return tuple(out)
-
-
 @functools.lru_cache(maxsize=1)
 def _source_digest() -> str:
     """A hash of this package's source: a change to how fits train (between
@@ -239,7 +218,8 @@ def environment() -> tuple:
     import scipy
     import sklearn
 
-    from . import __version__, _backend
+    from . import _backend
+    from ._version import __version__
 
     return (
         __version__,

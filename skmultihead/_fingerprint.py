@@ -40,6 +40,28 @@ import types
 import numpy as np
 
 
+class NotData(Exception):
+    """A value whose effect on a fit is not fixed by its content alone."""
+
+
+def state(obj, describe_value) -> tuple:
+    """An object's attributes as data: plain values by ``describe_value``,
+    Keras variables by value, objects with a config (a dtype policy) by it."""
+    import keras
+
+    out = []
+    for key, value in sorted(vars(obj).items()):
+        if isinstance(value, keras.Variable):
+            value = np.asarray(value)
+        elif not isinstance(value, (type, types.FunctionType)) and hasattr(value, "get_config"):
+            try:
+                value = value.get_config()
+            except Exception as exc:
+                raise NotData(f"attribute {key!r} has no config") from exc
+        out.append((key, describe_value(value)))
+    return tuple(out)
+
+
 class Unknowable(Exception):
     """The value's behaviour cannot be told from its content."""
 
@@ -213,8 +235,6 @@ def _keras_object(value, seen: dict):
     if "keras" not in sys.modules:  # no Keras object can exist; do not import it
         return None
     import keras
-
-    from ._cachekey import NotData, state
 
     kinds = (
         keras.layers.Layer,

@@ -139,7 +139,7 @@ def save_estimator(est, path) -> None:
     import keras
     from sklearn.utils.validation import check_is_fitted
 
-    from . import __version__
+    from ._version import __version__
 
     check_is_fitted(est)
     state = est._fitted_state()

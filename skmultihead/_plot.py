@@ -201,6 +201,9 @@ class TrainingCurvesDisplay:
         The per-epoch lists drawn.
     metrics_ : list of str
         One panel per name (``"loss"`` first); ``val_<name>`` is drawn beside it.
+    output_names_ : dict
+        Keras output name -> y's column name, for a multi-output y with named
+        columns; panels of per-output metrics are titled with the column.
     best_epoch_ : int or None
         The epoch whose weights were kept, 0-based: that of the lowest
         ``val_loss``, or of the highest ``val_f1_micro`` where early stopping
@@ -220,7 +223,8 @@ class TrainingCurvesDisplay:
     ['loss', 'accuracy']
     """
 
-    def __init__(self, history, metrics=None, best_epoch=None):
+    def __init__(self, history, metrics=None, best_epoch=None, output_names=None):
+        self.output_names_ = dict(output_names or {})
         self.history_ = {k: list(v) for k, v in history.items()}
         if metrics is None:
             names = [k for k in self.history_ if not k.startswith("val_") and k != "learning_rate"]
@@ -242,7 +246,20 @@ class TrainingCurvesDisplay:
             # early stopping restored the weights of the epoch of its best score
             pick = np.argmax if mode == "max" else np.argmin
             best = int(pick(history[monitor]))
-        return cls(history, metrics, best).plot(ax=ax, n_cols=n_cols)
+        spec = estimator._spec_
+        names = getattr(spec, "names", None)
+        heads = getattr(spec, "heads", None)
+        outputs = {}
+        if names is not None and heads is not None and len(heads) == len(names) > 1:
+            outputs = {h.name: name for h, name in zip(heads, names)}  # panels titled by y's columns
+        return cls(history, metrics, best, outputs).plot(ax=ax, n_cols=n_cols)
+
+    def _title(self, metric: str) -> str:
+        """A per-output metric's name with the output named as y's column."""
+        for head, column in self.output_names_.items():
+            if metric.startswith(head + "_"):
+                return f"{column}: {metric[len(head) + 1 :]}"
+        return metric
 
     def plot(self, ax=None, *, n_cols=3):
         """Draw one panel per metric; returns self."""
@@ -255,7 +272,7 @@ class TrainingCurvesDisplay:
                 a.plot(epochs, self.history_[f"val_{name}"], color="C1", label="validation")
             if self.best_epoch_ is not None:
                 a.axvline(self.best_epoch_ + 1, color="C3", linestyle="--", label="best epoch (kept)")
-            a.set_title(name, fontsize=9)
+            a.set_title(self._title(name), fontsize=9)
             a.set_xlabel("epoch", fontsize=8)
             a.legend(fontsize=7, loc="best")
         fig.tight_layout()

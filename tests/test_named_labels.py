@@ -5,7 +5,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skmultihead import MultiClassKerasClassifier, MultiLabelKerasClassifier, ThresholdDisplay, load
+from skmultihead import (
+    MultiClassKerasClassifier,
+    MultiLabelKerasClassifier,
+    ThresholdDisplay,
+    TrainingCurvesDisplay,
+    load,
+)
 
 from ._helpers import FAST, learnable
 
@@ -111,3 +117,14 @@ def test_the_fit_cache_never_serves_other_names():
     first = MultiLabelKerasClassifier(**FAST).fit(X, df)
     other = MultiLabelKerasClassifier(**FAST).fit(X, df.set_axis(["a", "b", "c"], axis=1))
     assert list(first.classes_) == NAMES and list(other.classes_) == ["a", "b", "c"]
+
+
+def test_training_curves_title_per_output_panels_with_the_column_names():
+    X, binary, three, _ = learnable(200)
+    outputs = pd.DataFrame({"colour": three, "size": binary})
+    est = MultiClassKerasClassifier(**FAST).fit(X, outputs)
+    display = TrainingCurvesDisplay.from_estimator(est)
+    titles = [a.get_title() for a in display.axes_.ravel()[: len(display.metrics_)]]
+    assert any(t.startswith("colour: ") for t in titles) and any(t.startswith("size: ") for t in titles), (
+        titles
+    )
