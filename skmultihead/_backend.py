@@ -277,6 +277,9 @@ def _tf_predictor(model):
     return run
 
 
+_JAX_ROWS = 64
+
+
 def _jax_predictor(model):
     import jax
     from jax.experimental import sparse as jax_sparse
@@ -287,8 +290,17 @@ def _jax_predictor(model):
         return out
 
     def run(X):
+        n = X.shape[0]
         if sp.issparse(X):
             X = _padded_bcoo(X, jax_sparse)
+        elif isinstance(X, np.ndarray) and n > 1 and n % _JAX_ROWS:
+            # XLA's CPU kernels round a row by where it falls in the batch (a
+            # 1-unit head is a matrix-vector product, vectorised over rows, with
+            # a scalar tail), so a row's probability could change in its last
+            # bit with the row order. Padded to a multiple of _JAX_ROWS, every
+            # row is computed the same way (and fewer batch shapes compile).
+            pad = np.zeros((_JAX_ROWS - n % _JAX_ROWS, *X.shape[1:]), dtype=X.dtype)
+            X = np.concatenate([X, pad])
         # The variables' current values go in as arguments, so that weights
         # changed by partial_fit or set_weights (or a layer made trainable or
         # frozen) are always the ones used.
@@ -297,7 +309,7 @@ def _jax_predictor(model):
             [v.value for v in model.non_trainable_variables],
             X,
         )
-        return [np.asarray(o) for o in _as_list(out)]
+        return [np.asarray(o)[:n] for o in _as_list(out)]
 
     return run
 
@@ -369,7 +381,9 @@ class _PaddedSparseBatches(keras.utils.PyDataset):
         self.X, self.y, self.sample_weight = X, y, sample_weight
         self.batch_size, self.shuffle, self.jax_sparse = batch_size, shuffle, jax_sparse
         self.n = X.shape[0]
-        self._order = self._permutation()
+        # drawn at an epoch's first batch, as Keras draws an array's order when
+        # the epoch starts (Keras also calls on_epoch_end once before the first)
+        self._order = None
 
     def _permutation(self):
         if self.shuffle and self.shuffle != "batch":
@@ -381,6 +395,8 @@ class _PaddedSparseBatches(keras.utils.PyDataset):
 
     def __getitem__(self, i):
         start, stop = i * self.batch_size, min((i + 1) * self.batch_size, self.n)
+        if self._order is None:
+            self._order = self._permutation()
         rows = self._order[start:stop]
         if self.shuffle == "batch":
             rows = np.random.permutation(stop - start) + start
@@ -394,7 +410,19 @@ class _PaddedSparseBatches(keras.utils.PyDataset):
         return batch if self.sample_weight is None else (*batch, take(self.sample_weight))
 
     def on_epoch_end(self):
-        self._order = self._permutation()
+        self._order = None
+
+    def first_row(self):
+        """The first row as a batch, drawing nothing from NumPy's generator:
+        what ``_training.build_compiled`` builds the loss and metrics from."""
+
+        def take(a):
+            if a is None:
+                return None
+            return [v[:1] for v in a] if isinstance(a, (list, tuple)) else a[:1]
+
+        batch = (_padded_bcoo(self.X[:1], self.jax_sparse), take(self.y))
+        return batch if self.sample_weight is None else (*batch, take(self.sample_weight))
 
 
 # ---- TensorFlow memory fixes ------------------------------------------------

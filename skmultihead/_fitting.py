@@ -505,8 +505,7 @@ class Fitting:
                 size = extra.pop("validation_batch_size", None) or self.est.batch_size
                 X_val, y_val, w_val = (*fit_validation, None)[:3]
                 fit_validation = _backend.sparse_batches(X_val, y_val, w_val, size, False)
-        if batches is None:
-            build_compiled(network.train_model, x, y, sample_weight)
+        build_compiled(network.train_model, x, y, sample_weight)
         network.train_model.fit(
             x=x,
             y=y,

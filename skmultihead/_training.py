@@ -293,9 +293,17 @@ def build_compiled(model, x, y, sample_weight) -> None:
     batch of an extra pass over the data, which on JAX draws one more shuffle
     from NumPy's generator: a network's first fit and a later one (a served,
     loaded or rolled-back network going on) would see the rows in other
-    orders for the same seed."""
+    orders for the same seed. (For a ``keras.utils.PyDataset`` the extra pass
+    ends with ``on_epoch_end``, which draws the next shuffle: the same.)"""
     import scipy.sparse as sp
 
+    first_row = getattr(x, "first_row", None)  # _backend's padded sparse batches (JAX)
+    if first_row is not None:
+        try:
+            model._symbolic_build(data_batch=first_row())
+        except Exception:  # Keras builds at fit
+            pass
+        return
     if sp.issparse(x) and x.shape[0]:
         x = x[:1].toarray()  # only its shape and dtype are read (torch densifies batches)
     if not isinstance(x, np.ndarray) or not x.shape[0]:
