@@ -290,10 +290,10 @@ def _jax_predictor(model):
         return out
 
     def run(X):
-        n = X.shape[0]
+        n = X.shape[0] if isinstance(X, np.ndarray) else None  # several inputs: as they are
         if sp.issparse(X):
             X = _padded_bcoo(X, jax_sparse)
-        elif isinstance(X, np.ndarray) and n > 1 and n % _JAX_ROWS:
+        elif n is not None and n > 1 and n % _JAX_ROWS:
             # XLA's CPU kernels round a row by where it falls in the batch (a
             # 1-unit head is a matrix-vector product, vectorised over rows, with
             # a scalar tail), so a row's probability could change in its last
@@ -309,7 +309,7 @@ def _jax_predictor(model):
             [v.value for v in model.non_trainable_variables],
             X,
         )
-        return [np.asarray(o)[:n] for o in _as_list(out)]
+        return [np.asarray(o) if n is None else np.asarray(o)[:n] for o in _as_list(out)]
 
     return run
 
@@ -423,6 +423,46 @@ class _PaddedSparseBatches(keras.utils.PyDataset):
 
         batch = (_padded_bcoo(self.X[:1], self.jax_sparse), take(self.y))
         return batch if self.sample_weight is None else (*batch, take(self.sample_weight))
+
+
+# ---- Keras's serialization without TensorFlow --------------------------------
+def without_tensorflow(fn):
+    """Decorator: on JAX and torch, ``fn`` (which serializes or rebuilds a
+    network) runs without importing TensorFlow.
+
+    Keras's serialization asks ``module_utils.tensorflow.available`` to test
+    whether an object is a ``tf.TensorShape`` or ``tf.DType``, which imports
+    TensorFlow whenever it is installed: 2.7 s and about 460 MB, once per
+    process, on a backend that never uses it. While TensorFlow is not
+    imported no object can be one, so the answer is "no" for the call; Keras's
+    own undecided state comes back after it.
+    """
+    import functools
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        import sys
+
+        lazy = None
+        if name() != TENSORFLOW and "tensorflow" not in sys.modules:
+            try:
+                from keras.src.utils import module_utils
+
+                lazy = module_utils.tensorflow
+            except (ImportError, AttributeError):  # another Keras layout
+                lazy = None
+            if lazy is not None and getattr(lazy, "_available", True) is not None:
+                lazy = None  # already decided: leave it
+        if lazy is None:
+            return fn(*args, **kwargs)
+        lazy._available = False
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if "tensorflow" not in sys.modules:
+                lazy._available = None
+
+    return run
 
 
 # ---- TensorFlow memory fixes ------------------------------------------------

@@ -726,6 +726,10 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             state["_fitted_"] = (fitted.to_meta(), fitted.model_bytes())
         for key in self._LEARNED + self._DERIVED:
             state.pop(key, None)
+        for key in ("X_dtype_", "y_dtype_"):
+            # the fit's metadata a build hook read (``meta``): NumPy dtypes, which
+            # skops and other safe loaders would have to be told to trust
+            state.pop(key, None)
         if state.get("distribution") is not None:
             # A strategy belongs to this process's devices (and does not pickle).
             kind = type(state["distribution"])

@@ -45,6 +45,8 @@ import threading
 import zipfile
 from dataclasses import dataclass
 
+from ._backend import without_tensorflow
+
 FORMAT = "skmultihead"
 # 2: adds the checksum. Version 1 files (no checksum) still load.
 FORMAT_VERSION = 2
@@ -139,6 +141,7 @@ def _keras_member(name: str) -> bool:
 # ---------------------------------------------------------------------------
 
 
+@without_tensorflow
 def model_to_bytes(model) -> bytes:
     """The network in .keras format, without optimizer state.
 
@@ -353,6 +356,7 @@ def _rebuild_error(exc: Exception, safe_mode: bool) -> ValueError:
     return ValueError(f"the network could not be rebuilt ({type(exc).__name__}: {text[:500]})")
 
 
+@without_tensorflow
 def model_from_bytes(data: bytes, safe_mode: bool = True, limits: Limits | None = None):
     """The network in ``data``, a .keras archive, rebuilt in memory.
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _savefile
+from ._backend import without_tensorflow
 from ._network import Network, wrap_logits
 from ._targets import FORM_CLASSES, FORM_COLUMNS, FORMS, MULTILABEL, NAMED_FORMS, TASKS, Head, TargetSpec
 from ._training import restore, snapshot
@@ -63,6 +64,7 @@ class FittedState:
         return saved if saved is not None else self.optimizer_state
 
     # ---- in memory --------------------------------------------------------
+    @without_tensorflow
     def detached(self) -> dict:
         """A copy that shares nothing with live objects: the network's config
         and every variable a continued fit reads (``_training.snapshot``)."""
@@ -76,6 +78,7 @@ class FittedState:
         }
 
     @classmethod
+    @without_tensorflow
     def attached(cls, entry: dict) -> FittedState:
         """A state with a new network built from ``detached()``'s output; its
         optimizer's variables wait in ``optimizer_state`` for the compile."""

@@ -8,6 +8,7 @@ marked ``backend("tensorflow")`` check TensorFlow-only fixes and are
 deselected under other backends.
 """
 
+import ast
 import gc
 import importlib.util
 import json
@@ -285,3 +286,53 @@ def test_a_seeded_fit_does_not_import_tensorflow():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "tensorflow imported: False" in out.stdout
+
+
+NO_TENSORFLOW = textwrap.dedent(
+    """
+    import os, pickle, sys, tempfile
+    import numpy as np
+    from skmultihead import MultiLabelKerasClassifier, load
+
+    def tf():
+        return "tensorflow" in sys.modules
+
+    X = np.random.RandomState(0).randn(100, 4).astype("float32")
+    Y = (X[:, :3] > 0).astype(int)
+    seen = {}
+    est = MultiLabelKerasClassifier(hidden_layer_sizes=(8,), epochs=2, random_state=0, threshold="auto")
+    est.fit(X, Y); seen["fit, stored in the fit cache"] = tf()
+    est.predict_proba(X); seen["predict"] = tf()
+    MultiLabelKerasClassifier(hidden_layer_sizes=(8,), epochs=2, random_state=0, threshold="auto").fit(X, Y)
+    seen["served by the fit cache"] = tf()
+    folder = tempfile.mkdtemp()
+    est.save(os.path.join(folder, "m")); seen["save"] = tf()
+    load(os.path.join(folder, "m")).predict(X); seen["load"] = tf()
+    for _ in range(2):
+        MultiLabelKerasClassifier(hidden_layer_sizes=(8,), epochs=2, random_state=1, memory=folder).fit(X, Y)
+    seen["memory= folder"] = tf()
+    pickle.loads(pickle.dumps(est)).predict(X); seen["pickle"] = tf()
+    print(seen)
+    """
+)
+
+
+@pytest.mark.backend("jax", "torch")
+def test_no_operation_imports_tensorflow_on_other_backends():
+    env = {**os.environ, "KERAS_BACKEND": keras.backend.backend()}
+    out = subprocess.run(
+        [sys.executable, "-c", NO_TENSORFLOW], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    seen = ast.literal_eval(out.stdout.strip().splitlines()[-1])  # the dict the child printed
+    assert len(seen) == 7 and not any(seen.values()), seen
+
+
+def test_serialization_leaves_keras_tensorflow_check_as_it_found_it():
+    from keras.src.utils import module_utils
+
+    from skmultihead import _backend
+
+    before = module_utils.tensorflow._available
+    assert _backend.without_tensorflow(lambda: 41 + 1)() == 42
+    assert module_utils.tensorflow._available == before

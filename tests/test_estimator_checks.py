@@ -1,5 +1,6 @@
 """scikit-learn's own estimator checks, on small networks."""
 
+from sklearn.base import clone
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skmultihead import MultiClassKerasClassifier, MultiLabelKerasClassifier
@@ -65,5 +66,7 @@ def test_sklearn_compatible_estimator(estimator, check):
     if name in ("check_estimator_sparse_matrix", "check_estimator_sparse_array"):
         # These fit once per sparse format and index type (16 fits) and check
         # what predict answers, not how well: a few epochs are enough.
-        estimator.set_params(epochs=3)
+        # A clone: the estimator object is shared by every check of this class,
+        # and a later check (check_class_weight_classifiers) needs its 30 epochs.
+        estimator = clone(estimator).set_params(epochs=3)
     check(estimator)
