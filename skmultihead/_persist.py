@@ -249,7 +249,7 @@ def load_estimator(path, safe_mode: bool = True, limits: _savefile.Limits | None
 
 def _estimator_from_meta(meta: dict, model_bytes: bytes, safe_mode: bool, limits):
     from ._state import _int, _list, _str
-    from ._thresholds import resolve_thresholds
+    from ._thresholds import check_rank_rule, resolve_thresholds
 
     cls = _estimator_classes().get(meta.get("class"))
     if cls is None:
@@ -286,6 +286,10 @@ def _estimator_from_meta(meta: dict, model_bytes: bytes, safe_mode: bool, limits
                 raise StateError("threshold='auto' with an objective that was not saved, and no thresholds")
         else:
             resolve_thresholds(threshold, n_thresholds)
+    try:
+        check_rank_rule(est, state.spec)  # top_k, min_labels: checked as at fit
+    except ValueError as exc:
+        raise StateError(f"params: {exc}") from None
     est.n_features_in_ = n_features
     if names is not None:
         est.feature_names_in_ = np.array(names, dtype=object)
