@@ -611,8 +611,6 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         with _lock(self):
             outputs = self._outputs(X)
             rank = check_rank_rule(self, self._spec_)
-            if rank is None:
-                return self._spec_.predict(outputs, self._thresholds())
             return self._spec_.predict(outputs, self._thresholds(), rank)
 
     def score(self, X, y, sample_weight=None):

@@ -58,7 +58,8 @@ class EncodedTargets:
     def predict_proba(self, outputs: list):
         return self.encoder.inverse_transform(one(outputs), return_proba=True)
 
-    def predict(self, outputs: list, thresholds=None):
+    def predict(self, outputs: list, thresholds=None, rank=None):
+        # the encoder decides; a rank rule needs a multi-label task (check_rank_rule)
         return self.encoder.inverse_transform(one(outputs))
 
     def score(self, y, y_pred, sample_weight=None) -> float:

@@ -457,8 +457,8 @@ class Fitting:
         holdout = None
         if spec.n_thresholds > 0:
             proba = thresholded(spec, spec_outputs(network, spec, X_val, self.est.batch_size))
-            holdout = (*held_out(spec, y_val, w_val),)
-            holdout = (holdout[0], proba, holdout[1])
+            y_held, w_held = held_out(spec, y_val, w_val)
+            holdout = (y_held, proba, w_held)
         return history, holdout
 
     def run(self, network, X, targets, weights, epochs, validation, fit_kwargs=None, spec=None) -> dict:

@@ -334,7 +334,8 @@ class TargetSpec:
     def _filled(self, y, mask):
         """y with each unknown entry replaced by a known label of its column
         (encoded, then masked again)."""
-        values = _to_numpy(y).astype(object) if _to_numpy(y).dtype.kind != "f" else _to_numpy(y).copy()
+        values = _to_numpy(y)
+        values = values.copy() if values.dtype.kind == "f" else values.astype(object)
         for j in range(values.shape[1]):
             if self.form in (FORM_INDICATOR, FORM_SOFT):
                 fill = 0.0
@@ -411,8 +412,8 @@ class TargetSpec:
         ok = np.ones(n, dtype=bool)
         for a, b in zip(truth, pred):
             a, b = np.asarray(a).reshape(n, -1), np.asarray(b).reshape(n, -1)
-            known = ~np.isnan(a) if a.dtype.kind == "f" else a >= 0
-            ok &= np.all((a == b) | ~known, axis=1)
+            known = known_entries(a)
+            ok &= np.all((a == b) if known is None else (a == b) | ~known, axis=1)
         weight = (~mask.all(axis=1)).astype(float)
         if sample_weight is not None:
             weight = weight * np.asarray(sample_weight, dtype=float)
@@ -484,6 +485,14 @@ class TargetSpec:
 # ---------------------------------------------------------------------------
 # Inference
 # ---------------------------------------------------------------------------
+
+
+def known_entries(target: np.ndarray) -> np.ndarray | None:
+    """Where a head's encoded target is known (same shape: not NaN in a float
+    target, not -1 in class indices), or None if all are."""
+    target = np.asarray(target)
+    known = ~np.isnan(target) if target.dtype.kind == "f" else target >= 0
+    return None if known.all() else known
 
 
 def _rows_summing_to_one(out: np.ndarray) -> np.ndarray:

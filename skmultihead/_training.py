@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.utils.class_weight import compute_sample_weight
 
 from . import _backend
-from ._targets import hashable_label
+from ._targets import hashable_label, known_entries
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -144,13 +144,6 @@ def one(items):
 
 
 # ---- unknown entries: NaN in float targets, -1 in class indices ------------
-def known_entries(target: np.ndarray) -> np.ndarray | None:
-    """Where a head's encoded target is known (same shape), or None if all are."""
-    target = np.asarray(target)
-    known = ~np.isnan(target) if target.dtype.kind == "f" else target >= 0
-    return None if known.all() else known
-
-
 def filled(target: np.ndarray) -> np.ndarray:
     """A head's target with its unknown entries set to 0 (they weigh 0)."""
     known = known_entries(target)

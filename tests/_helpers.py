@@ -34,6 +34,21 @@ def count_trainings(monkeypatch) -> list:
     return calls
 
 
+def load_watched(path, seconds: float = 10):
+    """``(outcome_within(seconds, load(path)), peak traced bytes)``: a load that
+    may block or allocate, watched."""
+    import tracemalloc
+
+    import skmultihead
+
+    tracemalloc.start()
+    try:
+        outcome = outcome_within(seconds, lambda: skmultihead.load(path))
+        return outcome, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def outcome_within(seconds, fn):
     """``{"value": ...}`` or ``{"error": ...}`` from ``fn()``, or None if it
     did not return in time (a read that blocks, on a FIFO say)."""

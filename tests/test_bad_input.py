@@ -261,6 +261,16 @@ if pl is not None:
     UNKNOWN_Y.append(("null in a polars frame", ML, pl.DataFrame({"a": [0, None, 1, 1], "b": [1, 0, 1, 0]})))
 
 
+def _unknown_positions(encoded) -> np.ndarray:
+    """(n, k): where the encoded heads hold NaN (float targets) or -1 (class indices)."""
+    return np.column_stack(
+        [
+            np.isnan(e).reshape(len(e), -1) if e.dtype.kind == "f" else (e < 0).reshape(len(e), -1)
+            for e in encoded
+        ]
+    )
+
+
 @pytest.mark.parametrize("name, cls, y", UNKNOWN_Y, ids=[c[0] for c in UNKNOWN_Y])
 def test_missing_entries_of_a_2d_y_are_unknown_where_pandas_sees_them(name, cls, y):
     from skmultihead._targets import missing_mask
@@ -268,12 +278,7 @@ def test_missing_entries_of_a_2d_y_are_unknown_where_pandas_sees_them(name, cls,
     spec = infer_targets(y, cls._estimator_kind)
     encoded = spec.encode(y)
     where = missing_mask(y)
-    unknown = np.column_stack(
-        [
-            np.isnan(e).reshape(len(e), -1) if e.dtype.kind == "f" else (e < 0).reshape(len(e), -1)
-            for e in encoded
-        ]
-    )
+    unknown = _unknown_positions(encoded)
     np.testing.assert_array_equal(unknown, where)
     assert where.any()
 
@@ -721,12 +726,7 @@ def test_inference_round_trips_or_raises_value_or_type_error(y, kind):
         from skmultihead._targets import UNKNOWN_FORMS, missing_mask
 
         assert spec.form in UNKNOWN_FORMS, "missing values were not refused"
-        unknown = np.column_stack(
-            [
-                np.isnan(e).reshape(len(e), -1) if e.dtype.kind == "f" else (e < 0).reshape(len(e), -1)
-                for e in encoded
-            ]
-        )
+        unknown = _unknown_positions(encoded)
         np.testing.assert_array_equal(unknown, missing_mask(y))
         return
     # Decisions from perfect "probabilities" must give y back exactly.

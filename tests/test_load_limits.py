@@ -27,7 +27,7 @@ import pytest
 import skmultihead
 from skmultihead import MultiClassKerasClassifier, MultiLabelKerasClassifier, _cache, _savefile
 
-from ._helpers import learnable, outcome_within
+from ._helpers import learnable, load_watched, outcome_within
 
 TINY = dict(hidden_layer_sizes=(4,), epochs=1, dropout=0.0, batch_size=32, random_state=0)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -422,12 +422,7 @@ def test_folders_and_devices_are_refused_before_they_are_read(tmp_path, kind):
     if path is None:
         path = tmp_path / "link"
         path.symlink_to("/dev/zero" if kind == "link_to_dev_zero" else tmp_path)
-    tracemalloc.start()
-    try:
-        outcome = outcome_within(10, lambda: skmultihead.load(path))
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    outcome, peak = load_watched(path)
     assert outcome is not None
     assert isinstance(outcome.get("error"), ValueError) and "not a regular file" in str(outcome["error"])
     assert peak < 4 << 20

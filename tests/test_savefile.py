@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 import skmultihead
 from skmultihead import MultiClassKerasClassifier, MultiLabelKerasClassifier, _savefile
 
-from ._helpers import FAST, learnable, outcome_within
+from ._helpers import FAST, learnable, load_watched
 
 # Built on the loaded profile: under CI, conftest's "ci" profile derandomizes.
 FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -467,12 +467,9 @@ def test_any_path_loads_or_is_refused_at_once(saved, tmp_path_factory, kind, lin
         link = folder / f"link{i}"
         link.symlink_to(path)
         path = link
-    tracemalloc.start()
     try:
-        outcome = outcome_within(10, lambda: skmultihead.load(path))
-        peak = tracemalloc.get_traced_memory()[1]
+        outcome, peak = load_watched(path)
     finally:
-        tracemalloc.stop()
         if kind == "fifo":  # let a reader blocked on it go on
             try:
                 os.close(os.open(target, os.O_WRONLY | os.O_NONBLOCK))
