@@ -6,36 +6,21 @@ import inspect
 import numbers
 import os
 import threading
-import warnings
 import weakref
 
 import joblib
 import keras
-import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, Options, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_consistent_length, check_is_fitted
+from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
-from . import _backend, _cache, _data, _encoded, _persist, _savefile
+from . import _backend, _cache, _data, _encoded, _params, _persist, _thresholds
 from ._cachekey import key_for
 from ._fitting import Fitting, spec_outputs
-from ._network import Network
-from ._routing import (
-    KERAS_COMPILE_ARGS,
-    KERAS_FIT_ARGS,
-    ROUTING_PREFIXES,
-    check_fit_kwargs,
-    check_keras_args,
-)
-from ._state import FittedState
-from ._targets import MULTILABEL, infer_targets
-from ._thresholds import (
-    OBJECTIVES,
-    check_rank_rule,
-    check_threshold_param,
-    resolve_thresholds,
-    tune_thresholds,
-)
+from ._routing import check_fit_kwargs, check_keras_args
+from ._state import FittedState, set_learned
+from ._targets import infer_targets, same_spec, with_classes
+from ._thresholds import OBJECTIVES, check_rank_rule, check_threshold_param, resolve_thresholds
 from ._training import continued_history, resolve_seed, restore, restore_optimizer, seeded, snapshot
 
 # One lock per estimator: a fit holds it from start to end, and predictions
@@ -160,38 +145,11 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         for key, value in kwargs.items():
             setattr(self, key, value)
 
-    # ---- parameters -------------------------------------------------------
+    # ---- parameters (the scikeras contract: see _params) --------------------
     @classmethod
     def _get_param_names(cls):
-        """Parameters of every ``__init__`` from this class up to the base.
-
-        A subclass written the scikeras way, ``__init__(self, hidden=10,
-        **kwargs)`` passing the rest to ``super().__init__(**kwargs)``, keeps
-        the base parameters as parameters.
-        """
-        names = set()
-        for klass in cls.__mro__:
-            init = vars(klass).get("__init__")
-            if init is not None and klass is not object:
-                for p in inspect.signature(init).parameters.values():
-                    if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
-                        names.add(p.name)
-            if klass is BaseKerasClassifier:
-                break
-        return sorted(names)
-
-    def _extra_param_names(self) -> list:
-        named = set(self._get_param_names())
-        return [k for k in vars(self) if k not in named and not k.startswith("_") and not k.endswith("_")]
-
-    def _model_function_extras(self) -> list:
-        """Extra constructor parameters meant for the model function: not
-        routed, and not an argument of ``keras.Model.fit`` or ``compile``."""
-        return [
-            k
-            for k in self._extra_param_names()
-            if not k.startswith(ROUTING_PREFIXES) and k not in KERAS_FIT_ARGS and k not in KERAS_COMPILE_ARGS
-        ]
+        """Parameters of every ``__init__`` from this class up to the base."""
+        return _params.init_param_names(cls, BaseKerasClassifier)
 
     def get_params(self, deep=True):
         """Parameters for this estimator, as scikit-learn's, plus the routed
@@ -201,28 +159,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         (scikeras builds its parameters from the instance, so such classes
         work there) leaves it out, and ``fit`` warns that its value is unused.
         """
-        params = {}
-        for key in self._get_param_names():
-            if key not in vars(self):
-                continue  # an __init__ argument never stored: see _warn_unstored
-            value = getattr(self, key)
-            if deep and hasattr(value, "get_params") and not isinstance(value, type):
-                params.update((f"{key}__{k}", v) for k, v in value.get_params().items())
-            params[key] = value
-        params.update({k: getattr(self, k) for k in self._extra_param_names()})
-        return params
-
-    def _warn_unstored(self) -> None:
-        unstored = [k for k in self._get_param_names() if k not in vars(self)]
-        if unstored:
-            warnings.warn(
-                f"{type(self).__name__}.__init__ takes {unstored} but does not store "
-                f"{'it' if len(unstored) == 1 else 'them'}, so the value given is not used (as "
-                "under scikeras). Store each argument under its own name in __init__ "
-                f"(self.{unstored[0]} = {unstored[0]}), as scikit-learn requires, to use it.",
-                UserWarning,
-                stacklevel=4,
-            )
+        return _params.get_params(self, deep)
 
     @staticmethod
     def scorer(y_true, y_pred, **kwargs) -> float:
@@ -233,52 +170,8 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         raise NotImplementedError  # never called: score() answers itself unless overridden
 
     def set_params(self, **params):
-        plain = {}
-        for key, value in params.items():
-            if key.startswith(ROUTING_PREFIXES) or key in self._extra_param_names():
-                setattr(self, key, value)
-            else:
-                plain[key] = value
+        plain = _params.set_extra(self, params)
         return super().set_params(**plain) if plain else self
-
-    def _model_function(self):
-        """The callable that builds the network, if any: ``model``, or a
-        subclass's ``_keras_build_fn`` hook (scikeras's) when ``model`` is None."""
-        if self.model is not None and hasattr(self, "_keras_build_fn"):
-            raise ValueError(
-                f"{type(self).__name__} defines _keras_build_fn and was given model=; a class "
-                "cannot implement ``_keras_build_fn`` and take a model too. Drop one."
-            )
-        if isinstance(self.model, str) and self.model.startswith("<not saved"):
-            raise ValueError(
-                f"The 'model' parameter is {self.model}: a Python function, which a safe file "
-                "cannot hold. Give it again with set_params(model=...) before refitting."
-            )
-        if self.model is not None and not isinstance(self.model, keras.Model) and not callable(self.model):
-            raise TypeError(
-                "``model`` must be None, a keras.Model or a callable returning one; got "
-                f"{type(self.model).__name__}."
-            )
-        if self.model is None:
-            return getattr(self, "_keras_build_fn", None)
-        return None if isinstance(self.model, keras.Model) else self.model
-
-    def _check_extra_params(self) -> None:
-        fn = self._model_function()
-        named, takes_any = set(), False
-        if fn is not None:
-            sig = inspect.signature(fn)
-            named = set(sig.parameters)
-            takes_any = any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
-        unknown = [k for k in self._model_function_extras() if k not in named and not takes_any]
-        if unknown:
-            raise TypeError(
-                f"{type(self).__name__} got an unexpected keyword argument {unknown[0]!r} "
-                f"(unexpected parameters {unknown}). Routed parameters start with one of "
-                f"{ROUTING_PREFIXES}; other extra parameters must be arguments of the model "
-                "function, of keras.Model.fit, or one of keras.Model.compile's "
-                f"{sorted(KERAS_COMPILE_ARGS)}."
-            )
 
     @property
     def target_encoder(self):
@@ -318,9 +211,6 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         """Epochs trained so far (0 before fit), as in scikeras."""
         history = getattr(self, "history_", None) or {}
         return len(history.get("loss", []))
-
-    def _routed(self, prefix: str) -> dict:
-        return {k[len(prefix) :]: v for k, v in vars(self).items() if k.startswith(prefix)}
 
     # ---- tags -------------------------------------------------------------
     def __sklearn_tags__(self):
@@ -408,8 +298,8 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         )
 
     def _fit(self, X, y, sample_weight, epochs: int, keep: bool, classes=None, call="fit", fit_kwargs=None):
-        self._warn_unstored()
-        self._check_extra_params()
+        _params.warn_unstored(self)
+        _params.check_extra(self)
         check_keras_args(self.get_params(deep=False))
         check_threshold_param(self.threshold)
         _backend.check_distribution(self.distribution)
@@ -437,26 +327,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         X = _data.check_X(self, X, reset=not keep)
         check_consistent_length(X, y)
-        entry_weight = None
-        if sample_weight is not None and not np.isscalar(sample_weight):
-            sample_weight = np.asarray(sample_weight)
-        if sample_weight is not None and np.ndim(sample_weight) == 2:
-            # per-entry weights (n, k): one per label or output; checked against y below
-            entry_weight = _check_entry_weight(sample_weight, _data.n_rows(X))
-            sample_weight = None
-        if sample_weight is not None:
-            given = None if np.isscalar(sample_weight) else np.asarray(sample_weight)
-            if given is not None and given.dtype.kind in "biuf" and given.size and not np.any(given != 0):
-                sample_weight = given  # all zero: said in the words below, before any other check
-            else:
-                sample_weight = _check_sample_weight(
-                    sample_weight, X, dtype=np.float32, ensure_non_negative=True
-                )
-            if not np.any(sample_weight > 0):
-                raise ValueError(
-                    "All sample weights are zero (only zeros were passed in sample_weight); at least "
-                    "one must be positive."
-                )
+        sample_weight, entry_weight = _data.check_weights(X, sample_weight)
         X = self._encode_features(X, fit=not keep)
         if self._encodes_targets(keep):
             _encoded.fit(self, X, y, sample_weight, epochs, keep, call, fit_kwargs)
@@ -464,7 +335,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         if keep:
             spec = self._spec_
         else:
-            spec = infer_targets(_with_classes(y, classes, self._estimator_kind), self._estimator_kind)
+            spec = infer_targets(with_classes(y, classes, self._estimator_kind), self._estimator_kind)
         if not isinstance(self.threshold, str):
             resolve_thresholds(self.threshold, spec.n_thresholds)
         check_rank_rule(self, spec)
@@ -480,9 +351,9 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             else key_for(self, X, y, sample_weight, (call, epochs, classes, fit_kwargs))
         )
         with _cache.slot(key, self.memory, self.n_features_in_, self.verbose) as slot:
-            if slot.state is not None and _same_spec(slot.state.spec, spec):
+            if slot.state is not None and same_spec(slot.state.spec, spec):
                 # uncompiled; its optimizer's variables wait in _optimizer_state_
-                self._set_learned(slot.state)
+                set_learned(self, slot.state)
                 return
             seed = resolve_seed(self.random_state)
             with seeded(seed), _backend.distribution_scope(self.distribution):
@@ -518,7 +389,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             if keep:
                 history = continued_history(self, history)
             state = FittedState(spec, network, pos_weight, history, holdout)
-            self._set_learned(state)
+            set_learned(self, state)
             if not adopted:  # a network the user compiled could not be compiled again the same way
                 slot.store(state)
 
@@ -534,42 +405,15 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             return X
         return _data.check_encoded(encoder.transform(X), f"{type(self).__name__}.feature_encoder")
 
-    def _set_learned(self, state: FittedState) -> None:
-        """Everything a fit learned; the public attributes follow from it."""
-        spec, network = state.spec, state.network
-        self._spec_ = spec
-        self._network_ = network
-        self._pos_weight_ = state.pos_weight
-        self.history_ = state.history
-        self._holdout_ = state.holdout
-        self._optimizer_state_ = state.optimizer_state
-        self._tuned_ = {}
-        self.model_ = network.proba_model
-        self.target_encoder_ = spec
-        self.task_ = spec.task
-        self.classes_ = spec.public_classes()
-        self.n_outputs_ = spec.n_outputs
-        if getattr(spec, "names", None) is not None:
-            self.target_names_ = np.array(spec.names, dtype=object)
-        else:
-            self.__dict__.pop("target_names_", None)
-
-    def _fitted_state(self) -> FittedState:
-        return FittedState(
-            self._spec_,
-            self._network_,
-            self._pos_weight_,
-            self.history_,
-            self._holdout_,
-            self._optimizer_state_,
-        )
-
     # ---- answers ----------------------------------------------------------
     def _outputs(self, X) -> list:
         check_is_fitted(self)
         X = self._encode_features(_data.check_X(self, X, reset=False), fit=False)
         return spec_outputs(
-            self._network_, self._spec_, X, self._routed("predict__").get("batch_size", self.batch_size)
+            self._network_,
+            self._spec_,
+            X,
+            _params.routed(self, "predict__").get("batch_size", self.batch_size),
         )
 
     def predict_proba(self, X):
@@ -611,7 +455,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         with _lock(self):
             outputs = self._outputs(X)
             rank = check_rank_rule(self, self._spec_)
-            return self._spec_.predict(outputs, self._thresholds(), rank)
+            return self._spec_.predict(outputs, _thresholds.of_estimator(self), rank)
 
     def score(self, X, y, sample_weight=None):
         """Accuracy; for multi-label and multi-output, subset accuracy.
@@ -633,43 +477,9 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         with _lock(self):
             y_pred = self.predict(X)
             if _overrides(type(self), "scorer"):
-                score_args = self._routed("score__")
+                score_args = _params.routed(self, "score__")
                 return float(self.scorer(y, y_pred, sample_weight=sample_weight, **score_args))
             return self._spec_.score(y, y_pred, sample_weight)
-
-    def _thresholds(self):
-        tuned = None
-        if isinstance(self.threshold, str) and self._spec_.n_thresholds:
-            tuned = self._tuned_thresholds()
-        return resolve_thresholds(self.threshold, self._spec_.n_thresholds, tuned)
-
-    def _tuned_thresholds(self):
-        objective = self.threshold_objective
-        if isinstance(objective, str) and objective in self._tuned_:
-            return self._tuned_[objective]
-        holdout = getattr(self, "_holdout_", None)
-        if holdout is None:
-            raise ValueError(
-                "threshold='auto' tunes on data held out at fit, and this estimator "
-                "was fitted without any (threshold was not 'auto' and early_stopping "
-                "was off). Refit with threshold='auto'."
-            )
-        if isinstance(objective, str) and objective not in OBJECTIVES:
-            raise ValueError(
-                f"threshold_objective must be one of {list(OBJECTIVES)} or a callable "
-                f"(y_true, y_pred) -> float; got {objective!r}."
-            )
-        if not isinstance(objective, str) and not callable(objective):
-            raise TypeError(
-                f"threshold_objective must be a name or a callable; got {type(objective).__name__}."
-            )
-        y_true, proba, weights = holdout
-        tuned = tune_thresholds(y_true, proba, objective, weights)
-        if isinstance(objective, str):
-            # Names are remembered; a function is asked again each time, since a
-            # new function may reuse an old one's id and its behaviour may change.
-            self._tuned_[objective] = tuned
-        return tuned
 
     @property
     def thresholds_(self):
@@ -679,7 +489,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             raise AttributeError(
                 "thresholds_ exists on fitted binary, multi-label and multi-output estimators only."
             )
-        return self._thresholds()
+        return _thresholds.of_estimator(self)
 
     # ---- saving -----------------------------------------------------------
     def save(self, path) -> None:
@@ -692,67 +502,16 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         loaded estimator predicts with the saved network, and says what the
         parameter was if it is refit.
         """
-        if self.__sklearn_is_fitted__() and (
-            self._encodes_targets(True) or hasattr(self, "feature_encoder_")
-        ):
-            raise TypeError(
-                f"{type(self).__name__} encodes its data with a subclass's encoder, which is Python "
-                "code: a safe file cannot hold it. Save it with joblib.dump (a pickle, for "
-                "files you trust) instead."
-            )
-        _persist.save_estimator(self, path)
+        _persist.save(self, path)
 
-    # ---- pickling ---------------------------------------------------------
-    _LEARNED = (
-        "_spec_",
-        "_network_",
-        "_pos_weight_",
-        "history_",
-        "_holdout_",
-        "_optimizer_state_",
-        "_tuned_",
-    )
-    _DERIVED = ("model_", "target_encoder_", "task_", "classes_", "n_outputs_", "target_names_")
-
+    # ---- pickling (see _persist) -------------------------------------------
     def __getstate__(self):
-        state = dict(super().__getstate__())
-        if "_network_" in state and isinstance(self._spec_, _encoded.EncodedTargets):
-            fitted = self._fitted_state()
-            state["_encoded_"] = (self._spec_, fitted.model_bytes(), self.history_)
-        elif "_network_" in state:
-            fitted = self._fitted_state()
-            state["_fitted_"] = (fitted.to_meta(), fitted.model_bytes())
-        for key in self._LEARNED + self._DERIVED:
-            state.pop(key, None)
-        for key in ("X_dtype_", "y_dtype_"):
-            # the fit's metadata a build hook read (``meta``): NumPy dtypes, which
-            # skops and other safe loaders would have to be told to trust
-            state.pop(key, None)
-        if state.get("distribution") is not None:
-            # A strategy belongs to this process's devices (and does not pickle).
-            kind = type(state["distribution"])
-            state["distribution"] = f"{_persist.NOT_SAVED}{kind.__module__}.{kind.__qualname__}>"
-        return state
+        return _persist.pickled(self, super().__getstate__())
 
     def __setstate__(self, state):
-        state = dict(state)
-        fitted = state.pop("_fitted_", None)
-        encoded = state.pop("_encoded_", None)
+        state, restore = _persist.unpickled(state)
         super().__setstate__(state)
-        # Tools that read pickles without running arbitrary code (skops.io, and
-        # mlflow through it) trust this class, not the network inside it: the
-        # network is read in Keras's safe mode unless the user turned it off
-        # with keras.config.enable_unsafe_deserialization(). A pickled network
-        # is already in memory, so only its expansion is bounded.
-        safe_mode = _savefile.keras_safe_mode()
-        limits = _savefile.Limits(max_bytes=2**62)
-        if encoded is not None:
-            spec, model_bytes, history = encoded
-            model = _savefile.model_from_bytes(model_bytes, safe_mode=safe_mode, limits=limits)
-            _encoded.set_learned(self, spec, Network(model, model, None, False), history)
-        if fitted is not None:
-            meta, model_bytes = fitted
-            self._set_learned(FittedState.from_meta(meta, model_bytes, safe_mode=safe_mode, limits=limits))
+        restore(self)
 
 
 # ---------------------------------------------------------------------------
@@ -763,46 +522,3 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
 def _overrides(cls: type, name: str) -> bool:
     """Whether a subclass defines ``name`` itself (scikeras's hooks)."""
     return inspect.getattr_static(cls, name) is not inspect.getattr_static(BaseKerasClassifier, name)
-
-
-def _with_classes(y, classes, kind):
-    """What the task is read from: y, or for partial_fit the full list of classes.
-
-    ``classes`` names every class of a 1-D y (multiclass) or every label of a
-    sequence of label collections (multi-label); for indicator matrices the
-    columns already name the labels, and ``classes`` is not needed.
-    """
-    if classes is None:
-        return y
-    from ._targets import _is_label_collections
-
-    if kind == MULTILABEL:
-        return [list(classes)] if _is_label_collections(y) else y
-    return np.asarray(classes) if np.ndim(y) == 1 else y
-
-
-def _check_entry_weight(sample_weight, n: int) -> np.ndarray:
-    w = np.asarray(sample_weight)
-    if w.dtype.kind not in "biuf" or w.shape[0] != n:
-        raise ValueError(
-            f"sample_weight of shape {w.shape} and dtype {w.dtype} was given for {n} rows: per-entry "
-            "weights are numbers of shape (n_samples, n_labels), one per entry of y."
-        )
-    w = w.astype(np.float32)
-    if not np.all(np.isfinite(w)) or np.any(w < 0) or not np.any(w > 0):
-        raise ValueError(
-            "sample_weight holds negative, infinite or NaN entries, or only zeros; per-entry weights "
-            "must be finite, non-negative, and not all zero."
-        )
-    return w
-
-
-def _same_spec(a, b) -> bool:
-    """Two specs describe the same target (a cached fit must have seen this y)."""
-    return (
-        (a.task, a.form, a.y_dtype, a.n_thresholds) == (b.task, b.form, b.y_dtype, b.n_thresholds)
-        and [(h.kind, h.units) for h in a.heads] == [(h.kind, h.units) for h in b.heads]
-        and len(a.classes) == len(b.classes)
-        and all(np.array_equal(x, y) and x.dtype == y.dtype for x, y in zip(a.classes, b.classes))
-        and a.names == b.names
-    )

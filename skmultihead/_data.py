@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from . import _backend
 from ._targets import missing_mask
@@ -167,3 +167,44 @@ def _expects_sparse(model) -> bool:
         return any(getattr(t, "sparse", False) for t in model.inputs)
     except (AttributeError, ValueError):
         return False
+
+
+def check_weights(X, sample_weight):
+    """``sample_weight`` checked against X: (per-row weights or None, per-entry weights or None).
+
+    A 2-D ``sample_weight`` of shape (n_samples, n_labels) holds one weight
+    per entry of y (checked against y when the targets are encoded).
+    """
+    if sample_weight is None:
+        return None, None
+    if not np.isscalar(sample_weight):
+        sample_weight = np.asarray(sample_weight)
+    if np.ndim(sample_weight) == 2:
+        return None, _check_entry_weight(sample_weight, n_rows(X))
+    given = None if np.isscalar(sample_weight) else sample_weight
+    if given is not None and given.dtype.kind in "biuf" and given.size and not np.any(given != 0):
+        sample_weight = given  # all zero: said in the words below, before any other check
+    else:
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32, ensure_non_negative=True)
+    if not np.any(sample_weight > 0):
+        raise ValueError(
+            "All sample weights are zero (only zeros were passed in sample_weight); at least "
+            "one must be positive."
+        )
+    return sample_weight, None
+
+
+def _check_entry_weight(sample_weight, n: int) -> np.ndarray:
+    w = np.asarray(sample_weight)
+    if w.dtype.kind not in "biuf" or w.shape[0] != n:
+        raise ValueError(
+            f"sample_weight of shape {w.shape} and dtype {w.dtype} was given for {n} rows: per-entry "
+            "weights are numbers of shape (n_samples, n_labels), one per entry of y."
+        )
+    w = w.astype(np.float32)
+    if not np.all(np.isfinite(w)) or np.any(w < 0) or not np.any(w > 0):
+        raise ValueError(
+            "sample_weight holds negative, infinite or NaN entries, or only zeros; per-entry weights "
+            "must be finite, non-negative, and not all zero."
+        )
+    return w

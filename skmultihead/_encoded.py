@@ -24,7 +24,7 @@ from sklearn.metrics import accuracy_score
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import type_of_target
 
-from . import _backend, _data, _network
+from . import _backend, _data, _network, _params, _state
 from ._fitting import Fitting
 from ._network import Network
 from ._training import build_optimizer, continued_history, one, resolve_seed, seeded
@@ -73,7 +73,7 @@ def check_parameters(est) -> None:
             f"threshold={est.threshold!r} was given, but {type(est).__name__} encodes y with its "
             "target_encoder, whose inverse_transform makes the decisions. Leave threshold at 0.5."
         )
-    if est._model_function() is None and est.model is None:
+    if _params.model_function(est) is None and est.model is None:
         raise ValueError(
             f"{type(est).__name__} encodes y with its target_encoder, so the estimator cannot "
             "know which outputs to build: pass model= (or define _keras_build_fn) to build "
@@ -126,9 +126,7 @@ def fit(est, X, y, sample_weight, epochs, keep, call, fit_kwargs):
 
 
 def set_learned(est, spec: EncodedTargets, network: Network, history: dict) -> None:
-    from ._state import FittedState
-
-    est._set_learned(FittedState(spec, network, None, history, None))
+    _state.set_learned(est, _state.FittedState(spec, network, None, history, None))
     est.target_encoder_ = spec.encoder
     est.target_type_ = spec.task
     # scikeras binds the encoder's metadata to the estimator
@@ -148,13 +146,13 @@ def _build(est, fitting: Fitting, X, spec: EncodedTargets) -> Network:
         "feature_encoder_": getattr(est, "feature_encoder_", None),
         **spec.metadata,
     }
-    fn = est._model_function()
+    fn = _params.model_function(est)
     model = _network.call_user_model(
         fn if fn is not None else est.model,
         meta,
-        est._routed("model__"),
+        _params.routed(est, "model__"),
         est.get_params(deep=False),
-        est._model_function_extras(),
+        _params.model_function_extras(est),
         lambda: fitting.compile_kwargs_for_model(None),
     )
     if getattr(model, "loss", None) is None:

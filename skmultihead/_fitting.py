@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from sklearn.metrics import f1_score
 from sklearn.model_selection import train_test_split
 
-from . import _backend, _data, _heads, _network, _routing
+from . import _backend, _data, _heads, _network, _params, _routing
 from ._routing import KERAS_COMPILE_ARGS, KERAS_FIT_ARGS
 from ._targets import FORM_COLUMNS, FORM_SOFT, MULTILABEL
 from ._training import (
@@ -104,11 +104,11 @@ class Fitting:
         meta = self.meta(X, spec)
         # torch has no sparse inputs: Keras densifies its batches instead
         sparse = sp.issparse(X) and _backend.supports_sparse()
-        fn = self.est._model_function()
+        fn = _params.model_function(self.est)
         if fn is None and self.est.model is None:
-            if self.est._routed("model__"):
+            if _params.routed(self.est, "model__"):
                 raise ValueError(
-                    f"model__ parameters {sorted(self.est._routed('model__'))} were given "
+                    f"model__ parameters {sorted(_params.routed(self.est, 'model__'))} were given "
                     "but model=None; they are passed to a model function."
                 )
             trunk = _network.default_trunk(
@@ -128,9 +128,9 @@ class Fitting:
             trunk = _network.call_user_model(
                 fn if fn is not None else self.est.model,
                 meta,
-                self.est._routed("model__"),
+                _params.routed(self.est, "model__"),
                 self.est.get_params(deep=False),
-                self.est._model_function_extras(),
+                _params.model_function_extras(self.est),
                 lambda: self.compile_kwargs_for_model(spec),
             )
         several = isinstance(X, (list, tuple, dict))  # a feature_encoder's inputs
@@ -199,7 +199,7 @@ class Fitting:
     def _built_loss(self):
         """``loss`` with its classes built from ``loss__`` parameters; every
         other item as a :class:`_routing.Leftover` with the parameters for it."""
-        return _routing.build_keeping_leftovers(self.est.loss, self.est._routed("loss__"))
+        return _routing.build_keeping_leftovers(self.est.loss, _params.routed(self.est, "loss__"))
 
     def _loss_specs(self, heads) -> list:
         """Per head, the loss spec and the loss__ arguments left for it (a loss
@@ -209,7 +209,7 @@ class Fitting:
     def _built_metrics(self):
         """``metrics`` with its classes built from ``metrics__`` parameters; such
         parameters for a name, an instance or a function are an error."""
-        return _routing.build(self.est.metrics, self.est._routed("metrics__"), strict="metrics")
+        return _routing.build(self.est.metrics, _params.routed(self.est, "metrics__"), strict="metrics")
 
     def _metric_specs(self, heads) -> list:
         built = self._built_metrics()
@@ -218,7 +218,9 @@ class Fitting:
         return [None if m is None else _routing.as_list(m) for m in self._per_head(built, heads, "metrics")]
 
     def user_callbacks(self) -> list:
-        callbacks = _routing.as_list(_routing.build(self.est.callbacks, self.est._routed("callbacks__")))
+        callbacks = _routing.as_list(
+            _routing.build(self.est.callbacks, _params.routed(self.est, "callbacks__"))
+        )
         for cb in callbacks:
             if not isinstance(cb, keras.callbacks.Callback):
                 raise TypeError(
@@ -324,7 +326,7 @@ class Fitting:
         return {k: getattr(self.est, k) for k in KERAS_COMPILE_ARGS if k in vars(self.est)}
 
     def make_optimizer(self):
-        kwargs = _routing.unflatten(self.est._routed("optimizer__"), "optimizer__")
+        kwargs = _routing.unflatten(_params.routed(self.est, "optimizer__"), "optimizer__")
         if self.est.learning_rate is not None:
             kwargs["learning_rate"] = self.est.learning_rate
         opt = self.est.optimizer
@@ -420,7 +422,7 @@ class Fitting:
         ``_keras_build_fn``) trains on every row for every epoch, as the same
         script does under scikeras, unless early stopping is asked for."""
         if self.est.early_stopping == "auto":
-            own = self.est.model is None and self.est._model_function() is None
+            own = self.est.model is None and _params.model_function(self.est) is None
             return own and n_samples >= EARLY_STOPPING_AUTO_ROWS
         return bool(self.est.early_stopping)
 
@@ -469,7 +471,7 @@ class Fitting:
         without a spec) and restores the weights of its best epoch.
         """
         extra = {k: getattr(self.est, k) for k in KERAS_FIT_ARGS if k in vars(self.est)}
-        extra.update(self.est._routed("fit__"))
+        extra.update(_params.routed(self.est, "fit__"))
         extra.update(fit_kwargs or {})
         extra.setdefault("batch_size", self.est.batch_size)
         extra.setdefault("verbose", self.est.verbose)

@@ -1,4 +1,4 @@
-"""``est.save(path)`` and ``skmultihead.load(path)``: an estimator as a safe file.
+"""An estimator as data: ``est.save(path)`` and ``skmultihead.load(path)``, and pickling.
 
 The archive (``_savefile``) holds the hyper-parameters and the fitted state
 (``_state``). Loading sets only the estimator's own parameter names, routed
@@ -21,8 +21,9 @@ import os
 
 import numpy as np
 
-from . import _savefile
-from ._state import FittedState, StateError, _expect_dict
+from . import _encoded, _savefile
+from ._network import Network
+from ._state import DERIVED, LEARNED, FittedState, StateError, _expect_dict, fitted_state, set_learned
 
 NOT_SAVED = "<not saved: "
 # Parameters a file does not restore: where the fit cache writes is the user's choice.
@@ -142,7 +143,7 @@ def save_estimator(est, path) -> None:
     from ._version import __version__
 
     check_is_fitted(est)
-    state = est._fitted_state()
+    state = fitted_state(est)
     fitted = state.to_meta()
     fitted["n_features_in_"] = int(est.n_features_in_)
     fitted["feature_names_in_"] = (
@@ -293,8 +294,70 @@ def _estimator_from_meta(meta: dict, model_bytes: bytes, safe_mode: bool, limits
     est.n_features_in_ = n_features
     if names is not None:
         est.feature_names_in_ = np.array(names, dtype=object)
-    est._set_learned(state)
+    set_learned(est, state)
     objective = params.get("threshold_objective")
     if stored is not None and _not_saved(objective):
         est._tuned_[objective] = stored
     return est
+
+
+def save(est, path) -> None:
+    """``est.save(path)``: refused for data that a subclass's encoder (Python code) made."""
+    if est.__sklearn_is_fitted__() and (
+        isinstance(est._spec_, _encoded.EncodedTargets) or hasattr(est, "feature_encoder_")
+    ):
+        raise TypeError(
+            f"{type(est).__name__} encodes its data with a subclass's encoder, which is Python "
+            "code: a safe file cannot hold it. Save it with joblib.dump (a pickle, for "
+            "files you trust) instead."
+        )
+    save_estimator(est, path)
+
+
+def pickled(est, state: dict) -> dict:
+    """``__getstate__``: the fitted state as metadata and ``.keras`` bytes, nothing live."""
+    state = dict(state)
+    if "_network_" in state:
+        fitted = fitted_state(est)
+        if isinstance(est._spec_, _encoded.EncodedTargets):
+            state["_encoded_"] = (est._spec_, fitted.model_bytes(), est.history_)
+        else:
+            state["_fitted_"] = (fitted.to_meta(), fitted.model_bytes())
+    for key in LEARNED + DERIVED:
+        state.pop(key, None)
+    for key in ("X_dtype_", "y_dtype_"):
+        # the fit's metadata a build hook read (``meta``): NumPy dtypes, which
+        # skops and other safe loaders would have to be told to trust
+        state.pop(key, None)
+    if state.get("distribution") is not None:
+        # A strategy belongs to this process's devices (and does not pickle).
+        kind = type(state["distribution"])
+        state["distribution"] = f"{NOT_SAVED}{kind.__module__}.{kind.__qualname__}>"
+    return state
+
+
+def unpickled(state: dict):
+    """``__setstate__``: (the parameters to set, a function that then sets the fitted state).
+
+    Tools that read pickles without running arbitrary code (skops.io, and
+    mlflow through it) trust the estimator's class, not the network inside
+    it: the network is read in Keras's safe mode unless the user turned it
+    off with ``keras.config.enable_unsafe_deserialization()``. A pickled
+    network is already in memory, so only its expansion is bounded.
+    """
+    state = dict(state)
+    fitted = state.pop("_fitted_", None)
+    encoded = state.pop("_encoded_", None)
+
+    def restore(est) -> None:
+        safe_mode = _savefile.keras_safe_mode()
+        limits = _savefile.Limits(max_bytes=2**62)
+        if encoded is not None:
+            spec, model_bytes, history = encoded
+            model = _savefile.model_from_bytes(model_bytes, safe_mode=safe_mode, limits=limits)
+            _encoded.set_learned(est, spec, Network(model, model, None, False), history)
+        if fitted is not None:
+            meta, model_bytes = fitted
+            set_learned(est, FittedState.from_meta(meta, model_bytes, safe_mode=safe_mode, limits=limits))
+
+    return state, restore

@@ -523,3 +523,38 @@ def _check_model(model, heads: list, from_logits: bool, n_features_in: int | Non
         shape = inputs[0].shape
         if len(shape) < 2 or (shape[1] is not None and shape[1] != n_features_in):
             _fail("network", f"takes inputs of shape {tuple(shape)} but n_features_in_ is {n_features_in}")
+
+
+# What a fit sets on the estimator: the learned state, and the public
+# attributes that follow from it (pickling stores the first as data and
+# rebuilds the second).
+LEARNED = ("_spec_", "_network_", "_pos_weight_", "history_", "_holdout_", "_optimizer_state_", "_tuned_")
+DERIVED = ("model_", "target_encoder_", "task_", "classes_", "n_outputs_", "target_names_")
+
+
+def set_learned(est, state: FittedState) -> None:
+    """Everything a fit learned, set on ``est``; the public attributes follow from it."""
+    spec, network = state.spec, state.network
+    est._spec_ = spec
+    est._network_ = network
+    est._pos_weight_ = state.pos_weight
+    est.history_ = state.history
+    est._holdout_ = state.holdout
+    est._optimizer_state_ = state.optimizer_state
+    est._tuned_ = {}
+    est.model_ = network.proba_model
+    est.target_encoder_ = spec
+    est.task_ = spec.task
+    est.classes_ = spec.public_classes()
+    est.n_outputs_ = spec.n_outputs
+    if getattr(spec, "names", None) is not None:
+        est.target_names_ = np.array(spec.names, dtype=object)
+    else:
+        est.__dict__.pop("target_names_", None)
+
+
+def fitted_state(est) -> FittedState:
+    """The :class:`FittedState` a fitted ``est`` holds."""
+    return FittedState(
+        est._spec_, est._network_, est._pos_weight_, est.history_, est._holdout_, est._optimizer_state_
+    )

@@ -1160,3 +1160,28 @@ def _lookup(classes: np.ndarray, values: np.ndarray, where: str = "y") -> np.nda
 def _in_unit_interval(values) -> bool:
     values = np.asarray(values)
     return values.dtype.kind in "biuf" and bool(np.all((values >= 0) & (values <= 1)))
+
+
+def with_classes(y, classes, kind):
+    """What the task is read from: y, or for partial_fit the full list of classes.
+
+    ``classes`` names every class of a 1-D y (multiclass) or every label of a
+    sequence of label collections (multi-label); for indicator matrices the
+    columns already name the labels, and ``classes`` is not needed.
+    """
+    if classes is None:
+        return y
+    if kind == MULTILABEL:
+        return [list(classes)] if _is_label_collections(y) else y
+    return np.asarray(classes) if np.ndim(y) == 1 else y
+
+
+def same_spec(a, b) -> bool:
+    """Two specs describe the same target (a cached fit must have seen this y)."""
+    return (
+        (a.task, a.form, a.y_dtype, a.n_thresholds) == (b.task, b.form, b.y_dtype, b.n_thresholds)
+        and [(h.kind, h.units) for h in a.heads] == [(h.kind, h.units) for h in b.heads]
+        and len(a.classes) == len(b.classes)
+        and all(np.array_equal(x, y) and x.dtype == y.dtype for x, y in zip(a.classes, b.classes))
+        and a.names == b.names
+    )

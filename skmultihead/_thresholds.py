@@ -314,3 +314,42 @@ def _top(scores: np.ndarray, k: int) -> np.ndarray:
     """Column indices of each row's k highest scores (ties: lower index first)."""
     order = np.argsort(-scores, axis=1, kind="stable")
     return order[:, :k]
+
+
+def of_estimator(est) -> np.ndarray | None:
+    """The thresholds a fitted estimator's ``predict`` uses (``thresholds_``)."""
+    tuned = None
+    if isinstance(est.threshold, str) and est._spec_.n_thresholds:
+        tuned = tuned_on_holdout(est)
+    return resolve_thresholds(est.threshold, est._spec_.n_thresholds, tuned)
+
+
+def tuned_on_holdout(est) -> np.ndarray:
+    """``threshold="auto"``: thresholds tuned on the rows held out at fit.
+
+    Tuned once per objective name (kept in ``est._tuned_``, which every fit
+    resets); a callable objective is asked again each time, since a new
+    function may reuse an old one's id and its behaviour may change.
+    """
+    objective = est.threshold_objective
+    if isinstance(objective, str) and objective in est._tuned_:
+        return est._tuned_[objective]
+    holdout = getattr(est, "_holdout_", None)
+    if holdout is None:
+        raise ValueError(
+            "threshold='auto' tunes on data held out at fit, and this estimator "
+            "was fitted without any (threshold was not 'auto' and early_stopping "
+            "was off). Refit with threshold='auto'."
+        )
+    if isinstance(objective, str) and objective not in OBJECTIVES:
+        raise ValueError(
+            f"threshold_objective must be one of {list(OBJECTIVES)} or a callable "
+            f"(y_true, y_pred) -> float; got {objective!r}."
+        )
+    if not isinstance(objective, str) and not callable(objective):
+        raise TypeError(f"threshold_objective must be a name or a callable; got {type(objective).__name__}.")
+    y_true, proba, weights = holdout
+    tuned = tune_thresholds(y_true, proba, objective, weights)
+    if isinstance(objective, str):
+        est._tuned_[objective] = tuned
+    return tuned
