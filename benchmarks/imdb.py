@@ -13,7 +13,7 @@ never helps the next. MLPClassifier runs in this process, in the same run.
 
 Run: KERAS_BACKEND=jax python benchmarks/imdb.py [--levers] [--scikeras] [--quick]
 
-Without ``--levers`` it measures the README's recommended settings for such
+Without ``--levers`` it measures the user guide's recommended settings for such
 data; ``--levers`` measures each lever on its own against the defaults;
 ``--scikeras`` adds scikeras on the same network (dense X: its
 ``partial_fit`` takes no sparse input).
@@ -31,7 +31,7 @@ from sklearn.metrics import f1_score
 
 BATCH = 256
 MAX_EPOCHS = 10
-# The README's settings for large sparse data ("Large sparse data").
+# The user guide's settings for large sparse data ("Large sparse data").
 RECOMMENDED = {"steps_per_execution": 32}
 LEVERS = [
     ("defaults (batch 256 here, as MLPClassifier)", {}),
@@ -124,7 +124,7 @@ def main():
     target = micro_f1(Y_te, mlp.predict(X_te))
 
     rows = [("sklearn MLPClassifier(256)", {"time": t_mlp, "f1": target, "epochs": epochs, "reached": True})]
-    configs = LEVERS if args.levers else [(f"skmultihead, README settings {RECOMMENDED}", RECOMMENDED)]
+    configs = LEVERS if args.levers else [(f"skmultihead, recommended settings {RECOMMENDED}", RECOMMENDED)]
     for label, config in configs:
         rows.append(
             (f"skmultihead: {label}" if args.levers else label, run_child(config, target, args.quick))

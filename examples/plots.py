@@ -1,14 +1,18 @@
-"""Look rather than read: the tuned thresholds and the training curves, as PNGs.
+"""How were the thresholds chosen, and how did training go?
+========================================================
+
+Look rather than read: the tuned thresholds and the training curves.
 
 Fits a multi-label network with early stopping and threshold="auto", then
-saves
+draws two figures (the gallery shows them below) and saves them in the
+current folder as
 
 - thresholds.png: per label, micro-F1 on the held-out rows as that label's
   threshold moves, the chosen threshold marked (ThresholdDisplay);
 - training_curves.png: loss and metrics per epoch, training and validation,
   the epoch whose weights were kept marked (TrainingCurvesDisplay).
 
-Run: python examples/plots.py   (needs matplotlib: pip install -e ".[plot]")
+Run: ``python examples/plots.py``   (needs matplotlib: ``pip install -e ".[plot]"``)
 """
 
 import sys
@@ -35,6 +39,13 @@ clf = MultiLabelKerasClassifier(
 ).fit(X, Y)
 print("thresholds_:", clf.thresholds_.round(2))
 
+# %%
+# The thresholds: per label, micro-F1 on the held-out rows as that label's
+# threshold moves, the chosen threshold marked.
 ThresholdDisplay.from_estimator(clf).figure_.savefig("thresholds.png", dpi=90)
+
+# %%
+# The training curves: loss and metrics per epoch, training and validation,
+# the epoch whose weights were kept marked.
 TrainingCurvesDisplay.from_estimator(clf).figure_.savefig("training_curves.png", dpi=90)
 print("wrote thresholds.png and training_curves.png")

@@ -1,9 +1,12 @@
-"""Q1: 200 independent outputs, each a probability in [0, 1]. Is binary
+"""I have 200 outputs, each a probability in [0, 1]: binary cross-entropy over sigmoids?
+=====================================================================================
+
+Q1: 200 independent outputs, each a probability in [0, 1]. Is binary
 cross-entropy over 200 sigmoid units right?  Yes: that is multi-label, and
 the targets may be soft percentages. MultiLabelKerasClassifier sees floats in
 [0, 1] and trains on them as they are.
 
-Run: python examples/q1_200_soft_outputs.py
+Run: ``python examples/q1_200_soft_outputs.py``
 """
 
 import os

@@ -1,7 +1,10 @@
-"""Q2: each object can belong to several classes: softmax or sigmoid? which
+"""Each object can be in several classes: softmax or sigmoid?
+==========================================================
+
+Q2: each object can belong to several classes: softmax or sigmoid? which
 loss?  Sigmoid + binary cross-entropy from logits. The estimators choose from y.
 
-Run: python examples/q2_sigmoid_or_softmax.py
+Run: ``python examples/q2_sigmoid_or_softmax.py``
 """
 
 import os

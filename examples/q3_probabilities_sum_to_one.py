@@ -1,8 +1,11 @@
-"""Q3: 3 mutually exclusive classes, sigmoid output + categorical
+"""Why do my probabilities come out [1, 1, 1]?
+===========================================
+
+Q3: 3 mutually exclusive classes, sigmoid output + categorical
 cross-entropy: why do the "probabilities" come out [1, 1, 1]?  Softmax is
 needed so that rows sum to 1. The mistake is refused before training.
 
-Run: python examples/q3_probabilities_sum_to_one.py
+Run: ``python examples/q3_probabilities_sum_to_one.py``
 """
 
 import os

@@ -1,4 +1,7 @@
-"""Q4: 400 labels, 3 positive per row: binary cross-entropy reports 99%
+"""99% accuracy after one epoch on 400 labels: is that real?
+=========================================================
+
+Q4: 400 labels, 3 positive per row: binary cross-entropy reports 99%
 accuracy after one epoch. Is that real?  No: Keras's "accuracy" on sigmoid
 outputs is per-element binary accuracy, and predicting "no label" everywhere
 already scores 99%. The honest figures are subset accuracy, Hamming loss, F1.
@@ -6,7 +9,7 @@ already scores 99%. The honest figures are subset accuracy, Hamming loss, F1.
 A synthetic text problem: 400 topics, each with its own words; every document
 mixes 3 topics. TF-IDF gives a sparse X that stays sparse through training.
 
-Run: python examples/q4_honest_metrics.py
+Run: ``python examples/q4_honest_metrics.py``
 """
 
 import os

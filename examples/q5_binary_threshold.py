@@ -1,8 +1,11 @@
-"""Q5: sigmoid output for a binary problem: where is the 0.5 threshold and
+"""Where is the 0.5 threshold, and how do I change it?
+===================================================
+
+Q5: sigmoid output for a binary problem: where is the 0.5 threshold and
 how do I change it?  It is a decision rule on top of predict_proba: the
 ``threshold`` parameter, changeable after fit without retraining.
 
-Run: python examples/q5_binary_threshold.py
+Run: ``python examples/q5_binary_threshold.py``
 """
 
 import os

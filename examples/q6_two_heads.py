@@ -1,8 +1,11 @@
-"""Q6: two outputs forked from one network, each with its own categorical
+"""I want two outputs from one network, each with its own loss
+===========================================================
+
+Q6: two outputs forked from one network, each with its own categorical
 loss.  Give MultiClassKerasClassifier one column per output: it builds one
 shared trunk with one head per column, a loss per head, metrics per head.
 
-Run: python examples/q6_two_heads.py
+Run: ``python examples/q6_two_heads.py``
 """
 
 import os

@@ -1,4 +1,7 @@
-"""Q7: "Some of my labels are missing." An annotator labelled some labels of a
+"""Some of my labels are missing
+=============================
+
+Q7: "Some of my labels are missing." An annotator labelled some labels of a
 row and not the others; an assay measured some targets and not the rest.
 
 Leave the unknown entries as NaN (or None / pd.NA in a DataFrame, null in
@@ -8,7 +11,7 @@ threshold tuning and score read known entries only. Filling them with 0 would
 teach the network that "unknown" means "absent"; dropping every row with a gap
 would throw most rows away.
 
-Run: python examples/q7_missing_labels.py
+Run: ``python examples/q7_missing_labels.py``
 """
 
 import os

@@ -1,7 +1,10 @@
-"""Quickstart: the same estimators read binary, multiclass, multi-label and
-multi-output tasks from y, and drop into scikit-learn tools.
+"""Quickstart: how do I train a Keras classifier the scikit-learn way?
+===================================================================
 
-Run: python examples/quickstart.py
+The same estimators read binary, multiclass, multi-label and multi-output
+tasks from y, and drop into scikit-learn tools.
+
+Run: ``python examples/quickstart.py``
 """
 
 import os

@@ -22,7 +22,7 @@ fit trains.
 
 ``fit_cache="code"`` opts in to sharing fits that involve user code, keyed by
 ``_fingerprint`` (functions by their code, closures, defaults and the
-globals they read; see the README for exactly what it follows and what it
+globals they read; see the user guide (docs/user_guide/thresholds.md) for exactly what it follows and what it
 cannot).
 """
 

@@ -106,7 +106,7 @@ class MultiClassKerasClassifier(BaseKerasClassifier):
         A folder of your own where fits share trained networks across
         processes (a ``GridSearchCV(n_jobs=2)`` over thresholds trains one
         network per fold). Used only with a fixed ``random_state``; a folder
-        others may write to is not used. See the README, "What the fit cache
+        others may write to is not used. See the user guide, "What the fit cache
         shares".
     fit_cache : {"data", "code"} or False, default="data"
         Which fits may be served a network trained before by an identical
@@ -115,7 +115,7 @@ class MultiClassKerasClassifier(BaseKerasClassifier):
         optimizers and metrics), which is provably exact. "code": fits that
         involve your own code too (a model function, a custom loss), keyed
         by a fingerprint of that code: ask for it where you know the code
-        reads nothing the fingerprint cannot see (README, "What the fit
+        reads nothing the fingerprint cannot see (user guide, "What the fit
         cache shares"). False: every fit trains.
     random_state : int, RandomState or None, default=None
         Seeds Keras for the fit: two fits with the same value give the same

@@ -18,8 +18,8 @@ class MultiLabelKerasClassifier(BaseKerasClassifier):
                                                    binary cross-entropy from logits
     2-D floats in [0, 1] (soft labels)             ``"multilabel"`` trained on the soft
                                                    targets
-    a sequence of label collections                ``"multilabel"``; ``classes_`` are the
-    (``[["drama", "comedy"], ["news"]]``)          label names and ``predict`` returns
+    label collections: ``[["drama"], ["news"]]``   ``"multilabel"``; ``classes_`` are the
+                                                   label names and ``predict`` returns
                                                    tuples of labels
     ============================================  =========================================
 
@@ -31,10 +31,11 @@ class MultiLabelKerasClassifier(BaseKerasClassifier):
     loss and micro-F1, never Keras's per-element "accuracy". ``score`` is
     subset accuracy, as in scikit-learn.
 
+    The parameters are those of :class:`MultiClassKerasClassifier`, with the
+    differences below.
+
     Parameters
     ----------
-    Those of :class:`MultiClassKerasClassifier`, with these differences:
-
     class_weight : dict, "balanced" or None, default=None
         "balanced" weights each label's positives by (negatives / positives)
         inside the binary cross-entropy; a dict ``{label: weight}`` sets that

@@ -1,7 +1,7 @@
 """Every Keras backend: what must hold on each, and across them.
 
 The whole suite runs once per backend (``KERAS_BACKEND=jax python -m pytest
-...``, see the README). The tests here add what one run cannot see: a fresh
+...``, see the user guide, "Backends"). The tests here add what one run cannot see: a fresh
 process per backend for imports, a file or pickle made here and loaded under
 each other backend, and the backend-specific pieces of ``_backend``. Tests
 marked ``backend("tensorflow")`` check TensorFlow-only fixes and are

@@ -691,7 +691,7 @@ def test_early_stopping_auto_leaves_a_users_own_model_on_every_row():
 # permutation; skmultihead builds them from the first row instead, so that a
 # served, loaded or rolled-back network goes on exactly as the original
 # (test_cache.py, test_robustness.py). A seeded plain Keras first fit on JAX
-# therefore sees the rows in another order (README, "Coming from scikeras").
+# therefore sees the rows in another order (user guide, "Coming from scikeras").
 # On torch, the estimator seeds torch's generator for the fit and gives it
 # its state back, which plain Keras does not: also another order.
 @pytest.mark.backend("tensorflow")
