@@ -258,6 +258,9 @@ def _as_list(out) -> list:
     return list(out) if isinstance(out, (list, tuple)) else [out]
 
 
+_ROWS = 64  # predictions run on a multiple of this many rows (see _jax_predictor)
+
+
 def _tf_predictor(model):
     import tensorflow as tf
 
@@ -268,16 +271,20 @@ def _tf_predictor(model):
     graph._omit_frequent_tracing_warning = True
 
     def run(X):
+        # Padded to a multiple of _ROWS as on JAX (see there): oneDNN's kernels
+        # too round a row by where it falls in the batch.
+        n = X.shape[0] if isinstance(X, np.ndarray) or sp.issparse(X) else None
+        pad = 0 if n is None or n <= 1 or n % _ROWS == 0 else _ROWS - n % _ROWS
         if sp.issparse(X):
             coo = X.tocoo()
             indices = np.column_stack([coo.row, coo.col]).astype(np.int64)
-            X = tf.sparse.reorder(tf.SparseTensor(indices, coo.data.astype(np.float32), coo.shape))
-        return [o.numpy() for o in _as_list(graph(X))]
+            shape = (coo.shape[0] + pad, coo.shape[1])
+            X = tf.sparse.reorder(tf.SparseTensor(indices, coo.data.astype(np.float32), shape))
+        elif pad:
+            X = np.concatenate([X, np.zeros((pad, *X.shape[1:]), dtype=X.dtype)])
+        return [o.numpy()[:n] if pad else o.numpy() for o in _as_list(graph(X))]
 
     return run
-
-
-_JAX_ROWS = 64
 
 
 def _jax_predictor(model):
@@ -293,13 +300,13 @@ def _jax_predictor(model):
         n = X.shape[0] if isinstance(X, np.ndarray) else None  # several inputs: as they are
         if sp.issparse(X):
             X = _padded_bcoo(X, jax_sparse)
-        elif n is not None and n > 1 and n % _JAX_ROWS:
+        elif n is not None and n > 1 and n % _ROWS:
             # XLA's CPU kernels round a row by where it falls in the batch (a
             # 1-unit head is a matrix-vector product, vectorised over rows, with
             # a scalar tail), so a row's probability could change in its last
-            # bit with the row order. Padded to a multiple of _JAX_ROWS, every
+            # bit with the row order. Padded to a multiple of _ROWS, every
             # row is computed the same way (and fewer batch shapes compile).
-            pad = np.zeros((_JAX_ROWS - n % _JAX_ROWS, *X.shape[1:]), dtype=X.dtype)
+            pad = np.zeros((_ROWS - n % _ROWS, *X.shape[1:]), dtype=X.dtype)
             X = np.concatenate([X, pad])
         # The variables' current values go in as arguments, so that weights
         # changed by partial_fit or set_weights (or a layer made trainable or
