@@ -32,6 +32,7 @@ import time
 
 import numpy as np
 from _common import SPLITS, load_split, machine
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score, hamming_loss
@@ -55,23 +56,31 @@ def scores(Y, pred):
     )
 
 
-class ChainEnsemble:
+class ChainEnsemble(ClassifierMixin, BaseEstimator):
     """Mean probability of ``n`` logistic-regression classifier chains in random label orders."""
 
     def __init__(self, n=10, random_state=0):
         self.n, self.random_state = n, random_state
 
     def fit(self, X, Y):
+        Y = np.asarray(Y)
+        # a label with one value in training is that value (a chain's logistic
+        # regression cannot fit it; one-vs-rest predicts it constant too)
+        self.varying_ = Y.min(axis=0) != Y.max(axis=0)
+        self.constant_ = Y[0]
         self.chains_ = [
             ClassifierChain(
                 LogisticRegression(max_iter=2000), order="random", random_state=self.random_state + i
-            ).fit(X, Y)
+            ).fit(X, Y[:, self.varying_])
             for i in range(self.n)
         ]
         return self
 
     def predict(self, X):
-        return (np.mean([c.predict_proba(X) for c in self.chains_], axis=0) >= 0.5).astype(int)
+        out = np.tile(self.constant_, (X.shape[0], 1))
+        proba = np.mean([c.predict_proba(X) for c in self.chains_], axis=0)
+        out[:, self.varying_] = proba >= 0.5
+        return out
 
 
 def classical(sparse, n_labels, seed=0):
