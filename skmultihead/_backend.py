@@ -261,6 +261,16 @@ def _as_list(out) -> list:
 _ROWS = 64  # predictions run on a multiple of this many rows (see _jax_predictor)
 
 
+def _row_padding(n) -> int:
+    """Rows of zeros that take a batch of ``n`` rows to a multiple of ``_ROWS``
+    (none for one row, or where ``n`` is unknown: several inputs, as they are)."""
+    return 0 if n is None or n <= 1 or n % _ROWS == 0 else _ROWS - n % _ROWS
+
+
+def _with_zero_rows(X: np.ndarray, pad: int) -> np.ndarray:
+    return np.concatenate([X, np.zeros((pad, *X.shape[1:]), dtype=X.dtype)])
+
+
 def _tf_predictor(model):
     import tensorflow as tf
 
@@ -274,15 +284,15 @@ def _tf_predictor(model):
         # Padded to a multiple of _ROWS as on JAX (see there): oneDNN's kernels
         # too round a row by where it falls in the batch.
         n = X.shape[0] if isinstance(X, np.ndarray) or sp.issparse(X) else None
-        pad = 0 if n is None or n <= 1 or n % _ROWS == 0 else _ROWS - n % _ROWS
+        pad = _row_padding(n)
         if sp.issparse(X):
             coo = X.tocoo()
             indices = np.column_stack([coo.row, coo.col]).astype(np.int64)
             shape = (coo.shape[0] + pad, coo.shape[1])
             X = tf.sparse.reorder(tf.SparseTensor(indices, coo.data.astype(np.float32), shape))
         elif pad:
-            X = np.concatenate([X, np.zeros((pad, *X.shape[1:]), dtype=X.dtype)])
-        return [o.numpy()[:n] if pad else o.numpy() for o in _as_list(graph(X))]
+            X = _with_zero_rows(X, pad)
+        return [o.numpy()[:n] for o in _as_list(graph(X))]
 
     return run
 
@@ -298,16 +308,16 @@ def _jax_predictor(model):
 
     def run(X):
         n = X.shape[0] if isinstance(X, np.ndarray) else None  # several inputs: as they are
+        pad = _row_padding(n)
         if sp.issparse(X):
             X = _padded_bcoo(X, jax_sparse)
-        elif n is not None and n > 1 and n % _ROWS:
+        elif pad:
             # XLA's CPU kernels round a row by where it falls in the batch (a
             # 1-unit head is a matrix-vector product, vectorised over rows, with
             # a scalar tail), so a row's probability could change in its last
             # bit with the row order. Padded to a multiple of _ROWS, every
             # row is computed the same way (and fewer batch shapes compile).
-            pad = np.zeros((_ROWS - n % _ROWS, *X.shape[1:]), dtype=X.dtype)
-            X = np.concatenate([X, pad])
+            X = _with_zero_rows(X, pad)
         # The variables' current values go in as arguments, so that weights
         # changed by partial_fit or set_weights (or a layer made trainable or
         # frozen) are always the ones used.
@@ -316,7 +326,7 @@ def _jax_predictor(model):
             [v.value for v in model.non_trainable_variables],
             X,
         )
-        return [np.asarray(o) if n is None else np.asarray(o)[:n] for o in _as_list(out)]
+        return [np.asarray(o)[:n] for o in _as_list(out)]
 
     return run
 
