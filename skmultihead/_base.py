@@ -222,6 +222,20 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
     def __sklearn_is_fitted__(self):
         return hasattr(self, "_network_")
 
+    @property
+    def model_(self):
+        """The fitted network with its output activations (``keras.Model``).
+
+        What ``predict_proba`` computes, for saving, inspecting or serving on
+        its own. Once read, the estimator no longer predicts a few rows on a
+        NumPy copy of its weights (code holding the model may change them).
+        """
+        network = self.__dict__.get("_network_")
+        if network is None:
+            raise AttributeError(f"This {type(self).__name__} is not fitted yet: it has no model_.")
+        network.release()
+        return network.proba_model
+
     # ---- fitting ----------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None, **kwargs):
@@ -318,6 +332,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
                     delattr(self, key)
                 vars(self).update(before)
                 if saved is not None:
+                    before["_network_"].weights_changing()
                     restore(before["_network_"].train_model, saved)
                 raise
         return self
@@ -414,6 +429,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             self._spec_,
             X,
             _params.routed(self, "predict__").get("batch_size", self.batch_size),
+            small_batch=True,
         )
 
     def predict_proba(self, X):

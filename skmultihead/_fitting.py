@@ -134,9 +134,12 @@ class Fitting:
                 lambda: self.compile_kwargs_for_model(spec),
             )
         several = isinstance(X, (list, tuple, dict))  # a feature_encoder's inputs
-        return _network.assemble(
+        network = _network.assemble(
             trunk, spec.heads, spec.task, None if several else tuple(X.shape[1:]), sparse
         )
+        # the built-in network: no user code has seen its layers
+        network.private = fn is None and self.est.model is None
+        return network
 
     def compile(self, network: _network.Network, spec, pos_weight) -> None:
         heads = network.heads
@@ -492,7 +495,12 @@ class Fitting:
                 monitor=monitor, mode=mode, patience=self.est.n_iter_no_change, restore_best_weights=True
             )
             callbacks.append(stopper)
-        callbacks.extend(self.user_callbacks())
+        user_callbacks = self.user_callbacks()
+        callbacks.extend(user_callbacks)
+        network.weights_changing()
+        optimizer = getattr(network.train_model, "optimizer", None)
+        if user_callbacks or not type(optimizer).__module__.startswith("keras."):
+            network.release()  # the user's code sees the network's variables
         x, y, sample_weight = X, one(fit_targets(network, targets)), one(weights)
         batches = None
         if "validation_split" not in extra:  # Keras splits arrays only
@@ -627,9 +635,16 @@ def folds(n, k, spec, targets, seed):
     return KFold(k, shuffle=True, random_state=rng).split(np.arange(n))
 
 
-def spec_outputs(network, spec, X, batch_size) -> list:
-    """Per-head probabilities in the layout of the task's heads."""
-    outputs = _data.forward(network.proba_model, X, batch_size)
+def spec_outputs(network, spec, X, batch_size, small_batch=False) -> list:
+    """Per-head probabilities in the layout of the task's heads.
+
+    ``small_batch``: a few rows may run on the network's NumPy forward pass
+    (``Network.small_batch_outputs``); only for answers to the user, never
+    during training, while the weights change between calls.
+    """
+    outputs = network.small_batch_outputs(X) if small_batch else None
+    if outputs is None:
+        outputs = _data.forward(network.proba_model, X, batch_size)
     if spec.heads is None:  # targets encoded by the user: the encoder reads the outputs
         return outputs
     # A binary task may run through a 2-unit softmax of a user's model.

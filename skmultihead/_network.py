@@ -13,10 +13,11 @@ A complete user model that already ends in softmax/sigmoid is both at once.
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import keras
 
+from . import _npforward
 from ._targets import Head
 
 _PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
@@ -31,6 +32,36 @@ class Network:
     # per head: multiclass targets as class indices (True) or one-hot rows;
     # set when the network is compiled (or a user's compiled model adopted)
     sparse_targets: list | None = None
+    # True while skmultihead's code alone holds references to the network's
+    # variables: built here (the default trunk) or rebuilt here from data (a
+    # file, a pickle, the fit cache), never handed to a user's callback, and
+    # ``model_`` never read. Only then can nothing but this package's own
+    # training change the weights, and only then may small predictions run on
+    # a NumPy copy of them (``small_batch_outputs``). Once False, never True.
+    private: bool = False
+    _snapshot: object = field(default=None, repr=False, compare=False)
+
+    def release(self) -> None:
+        """Someone else may now hold the variables: no NumPy copies from here on."""
+        self.private = False
+        self._snapshot = None
+
+    def weights_changing(self) -> None:
+        """Called before this package changes the weights (training, restoring)."""
+        self._snapshot = None
+
+    def small_batch_outputs(self, X) -> list | None:
+        """``proba_model``'s outputs for X by a NumPy forward pass on a copy of
+        the weights taken at the first such call since they last changed;
+        None where that cannot be done (the caller runs the backend's)."""
+        if not self.private or _npforward.n_rows(X) > _npforward.SMALL_ROWS:
+            return None
+        snap = self._snapshot
+        if snap is None:
+            plan = _npforward.plan(self.proba_model)
+            snap = False if plan is None else plan.snapshot()
+            self._snapshot = snap
+        return snap.run(X) if snap else None
 
 
 def default_trunk(meta: dict, hidden_layer_sizes, activation, dropout, batch_normalization, sparse):

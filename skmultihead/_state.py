@@ -179,9 +179,13 @@ class FittedState:
 
 
 def network_from_train_model(train_model, heads: list, from_logits: bool) -> Network:
-    if from_logits:
-        return wrap_logits(train_model, heads)
-    return Network(train_model, train_model, heads, False)
+    """The network around a model rebuilt here from data (a file, a pickle, the
+    fit cache): no one else holds its variables."""
+    network = (
+        wrap_logits(train_model, heads) if from_logits else Network(train_model, train_model, heads, False)
+    )
+    network.private = True
+    return network
 
 
 def _unsaved_variables(model) -> list:
@@ -542,7 +546,7 @@ def set_learned(est, state: FittedState) -> None:
     est._holdout_ = state.holdout
     est._optimizer_state_ = state.optimizer_state
     est._tuned_ = {}
-    est.model_ = network.proba_model
+    network.weights_changing()  # ``model_`` reads ``_network_``
     est.target_encoder_ = spec
     est.task_ = spec.task
     est.classes_ = spec.public_classes()

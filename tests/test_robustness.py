@@ -36,7 +36,8 @@ def test_interrupted_refit_leaves_the_estimator_as_it_was(error, warm_start):
     with pytest.raises(type(error)):
         clf.fit(X[:80], (y3[:80] + 1) % 3)
     assert {k: v for k, v in vars(clf).items() if k.endswith("_")}.keys() == before.keys()
-    assert clf.history_ is before["history_"] and clf.model_ is before["model_"]
+    assert clf.history_ is before["history_"] and clf._network_ is before["_network_"]
+    assert clf.model_ is before["_network_"].proba_model
     np.testing.assert_array_equal(clf.predict_proba(X), before_proba)
 
 
