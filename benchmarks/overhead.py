@@ -5,9 +5,10 @@
    Adam), data, epochs and batch size; repetitions alternate, the median
    ratio is reported (target: at most 1.05). Measured without metrics (the
    wrapper's own cost) and with each side's metrics.
-2. predict_proba on 1 row against keras Model.predict on the same row,
-   scikeras's KerasClassifier.predict_proba and sklearn's MLPClassifier
-   (target: at least 50 times faster than Model.predict, on every backend).
+2. predict_proba on 1 row, hidden layers (512, 512), against sklearn's
+   MLPClassifier with the same hidden layers (target: no slower, on every
+   backend), keras Model.predict on the same row and scikeras's
+   KerasClassifier.predict_proba.
 3. predict_proba on 200,000 rows against keras Model.predict with the same
    batch size: large inputs are batched, and must not be slower for it.
 
@@ -18,12 +19,17 @@ Run: python benchmarks/overhead.py [--quick]
 import argparse
 import statistics
 import time
+import warnings
 
 import keras
 import numpy as np
 from _common import machine, scikeras_multilabel
 
+from sklearn.exceptions import ConvergenceWarning
+
 from skmultihead import MultiLabelKerasClassifier, _cache
+
+HIDDEN = (512, 512)
 
 
 def plain_keras(X, Y, epochs, batch_size, metrics):
@@ -96,17 +102,20 @@ def fit_overhead(X, Y, epochs, batch_size, reps):
 def latency(X, Y, reps):
     from sklearn.neural_network import MLPClassifier
 
-    print("\n## predict_proba on 1 row\n")
-    clf = MultiLabelKerasClassifier(hidden_layer_sizes=(256,), dropout=0.0, epochs=1, random_state=0).fit(
-        X, Y
-    )
+    print("\n## predict_proba on 1 row, hidden layers (512, 512)\n")
+    clf = MultiLabelKerasClassifier(hidden_layer_sizes=HIDDEN, epochs=1, random_state=0).fit(X, Y)
+    # Model.predict on a copy: reading model_ hands the network to the caller,
+    # and the estimator then predicts on the backend (see Network.private).
+    served = MultiLabelKerasClassifier(hidden_layer_sizes=HIDDEN, epochs=1, random_state=0).fit(X, Y).model_
     row = X[:1]
 
-    mlp = MLPClassifier((256,), max_iter=1).fit(X, Y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        mlp = MLPClassifier(HIDDEN, max_iter=1).fit(X, Y)
     candidates = {
         "skmultihead predict_proba": lambda: clf.predict_proba(row),
-        "keras Model.predict": lambda: clf.model_.predict(row, verbose=0),
         "sklearn MLPClassifier predict_proba": lambda: mlp.predict_proba(row),
+        "keras Model.predict": lambda: served.predict(row, verbose=0),
     }
     if keras.backend.backend() == "tensorflow":  # scikeras runs on TensorFlow only
         from scikeras.wrappers import KerasClassifier
@@ -124,11 +133,11 @@ def latency(X, Y, reps):
             samples.append(time.perf_counter() - t)
         times[name] = statistics.median(samples)
     ours_t = times["skmultihead predict_proba"]
-    print("| method | median (ms) | skmultihead is faster by |")
+    print("| method | median (ms) | its time / skmultihead's |")
     print("|---|---|---|")
     for name, t in times.items():
-        print(f"| {name} | {t * 1000:.3f} | {t / ours_t:.1f}x |")
-    return times["keras Model.predict"] / ours_t
+        print(f"| {name} | {t * 1000:.3f} | {t / ours_t:.2f} |")
+    return ours_t / times["sklearn MLPClassifier predict_proba"]
 
 
 def large_input(X, Y, n_rows, reps):
@@ -167,12 +176,12 @@ def main():
     X = rng.randn(n, 100).astype("float32")
     Y = (X[:, :10] + rng.randn(n, 10) > 0.8).astype(int)
     ratios = fit_overhead(X, Y, epochs=2 if args.quick else 5, batch_size=64, reps=2 if args.quick else 9)
-    speedup = latency(X[:2000], Y[:2000], reps=50 if args.quick else 300)
+    latency_ratio = latency(X[:2000], Y[:2000], reps=50 if args.quick else 300)
     n_large = 20_000 if args.quick else 200_000
     large = large_input(X[:2000], Y[:2000], n_large, reps=2 if args.quick else 5)
     print(
         f"\nfit overhead ratio (no metrics): {ratios[next(iter(ratios))]:.3f} (target <= 1.05); "
-        f"1-row predict_proba is {speedup:.0f}x faster than Model.predict (target >= 50x); "
+        f"1-row predict_proba takes {latency_ratio:.2f}x MLPClassifier's (target <= 1); "
         f"{n_large:,}-row predict_proba takes {large:.2f}x Model.predict's time"
     )
 
