@@ -24,7 +24,6 @@ import warnings
 import keras
 import numpy as np
 from _common import machine, scikeras_multilabel
-
 from sklearn.exceptions import ConvergenceWarning
 
 from skmultihead import MultiLabelKerasClassifier, _cache
