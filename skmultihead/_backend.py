@@ -375,21 +375,73 @@ def _eager_predictor(model):
 
 # ---- training data ---------------------------------------------------------
 def sparse_batches(X, y, sample_weight, batch_size: int, shuffle):
-    """Sparse X for ``Model.fit`` on JAX: a ``keras.utils.PyDataset`` of padded
-    BCOO batches; elsewhere (and for dense X) None, and X goes to Keras as is.
+    """Training data for ``Model.fit`` when X or y is a SciPy sparse matrix and
+    Keras's own batches would not do; else None, and the arrays go to Keras as
+    they are. A sparse y is only ever densified a batch at a time.
 
-    Keras turns each batch of SciPy sparse X into a BCOO whose number of stored
-    entries differs from batch to batch, and ``jax.jit`` compiles the training
-    step anew for each: seconds per batch. Padded to a power of two, the batches
-    share a handful of compiled steps. Rows are shuffled the way Keras shuffles
-    arrays (one ``np.random.permutation`` per epoch, or within each batch for
-    ``shuffle="batch"``), so a seeded fit sees the same batches as on dense X.
+    - JAX, sparse X: a ``keras.utils.PyDataset`` of padded BCOO batches. Keras
+      turns each batch of SciPy sparse X into a BCOO whose number of stored
+      entries differs from batch to batch, and ``jax.jit`` compiles the
+      training step anew for each: seconds per batch. Padded to a power of
+      two, the batches share a handful of compiled steps.
+    - JAX, sparse y: the same batches, with dense rows of y (Keras would hand
+      the loss a BCOO, which Keras's losses cannot read).
+    - TensorFlow, sparse y: Keras's own ``tf.data`` pipeline for the arrays,
+      each batch's y made dense (Keras would hand the loss a SparseTensor).
+    - torch: Keras densifies sparse X and y a batch at a time itself.
+
+    Rows are shuffled the way Keras shuffles arrays (JAX: one
+    ``np.random.permutation`` per epoch, or within each batch for
+    ``shuffle="batch"``; TensorFlow: Keras's own pipeline, which must know its
+    number of batches to shuffle the same way), so a seeded fit sees the same
+    batches as on dense X and y (``tests/test_sparse_targets.py``).
     """
-    if name() != JAX or not sp.issparse(X):
-        return None
-    from jax.experimental import sparse as jax_sparse
+    sparse_y = _any_sparse(y)
+    backend = name()
+    if backend == JAX and (sp.issparse(X) or sparse_y):
+        from jax.experimental import sparse as jax_sparse
 
-    return _PaddedSparseBatches(X.tocsr(), y, sample_weight, int(batch_size), shuffle, jax_sparse)
+        X = X.tocsr() if sp.issparse(X) else X
+        return _PaddedSparseBatches(X, y, sample_weight, int(batch_size), shuffle, jax_sparse)
+    if backend == TENSORFLOW and sparse_y:
+        return _tf_dense_y_dataset(X, y, sample_weight, int(batch_size), shuffle)
+    return None
+
+
+def _any_sparse(a) -> bool:
+    return any(map(sp.issparse, a)) if isinstance(a, (list, tuple)) else sp.issparse(a)
+
+
+def _tf_dense_y_dataset(X, y, sample_weight, batch_size, shuffle):
+    import tensorflow as tf
+    from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
+
+    adapter = ArrayDataAdapter(X, y, sample_weight, batch_size=batch_size, shuffle=shuffle)
+
+    def dense(t):
+        if not isinstance(t, tf.SparseTensor):
+            return t
+        out = tf.sparse.to_dense(t)
+        out.set_shape(t.shape)
+        return out
+
+    def densify(*batch):
+        x, rest = batch[0], batch[1:]
+        return (x, *(tf.nest.map_structure(dense, r, expand_composites=False) for r in rest))
+
+    # map keeps the batch count, but tf.data no longer knows it; Keras would
+    # warn at every epoch's end that the data ran out
+    batches = tf.data.experimental.assert_cardinality(adapter.num_batches)
+    return adapter.get_tf_dataset().map(densify).apply(batches)
+
+
+def _rows_of(a, rows):
+    """Rows of an array or a SciPy sparse matrix (then densified), or of each of a list."""
+    if a is None:
+        return None
+    if isinstance(a, (list, tuple)):
+        return [_rows_of(v, rows) for v in a]
+    return a[rows].toarray() if sp.issparse(a) else a[rows]
 
 
 class _PaddedSparseBatches(keras.utils.PyDataset):
@@ -410,6 +462,11 @@ class _PaddedSparseBatches(keras.utils.PyDataset):
     def __len__(self):
         return -(-self.n // self.batch_size)
 
+    def _batch(self, rows):
+        x = _padded_bcoo(self.X[rows], self.jax_sparse) if sp.issparse(self.X) else self.X[rows]
+        batch = (x, _rows_of(self.y, rows))
+        return batch if self.sample_weight is None else (*batch, _rows_of(self.sample_weight, rows))
+
     def __getitem__(self, i):
         start, stop = i * self.batch_size, min((i + 1) * self.batch_size, self.n)
         if self._order is None:
@@ -417,14 +474,7 @@ class _PaddedSparseBatches(keras.utils.PyDataset):
         rows = self._order[start:stop]
         if self.shuffle == "batch":
             rows = np.random.permutation(stop - start) + start
-
-        def take(a):
-            if a is None:
-                return None
-            return [v[rows] for v in a] if isinstance(a, (list, tuple)) else a[rows]
-
-        batch = (_padded_bcoo(self.X[rows], self.jax_sparse), take(self.y))
-        return batch if self.sample_weight is None else (*batch, take(self.sample_weight))
+        return self._batch(rows)
 
     def on_epoch_end(self):
         self._order = None
@@ -432,14 +482,7 @@ class _PaddedSparseBatches(keras.utils.PyDataset):
     def first_row(self):
         """The first row as a batch, drawing nothing from NumPy's generator:
         what ``_training.build_compiled`` builds the loss and metrics from."""
-
-        def take(a):
-            if a is None:
-                return None
-            return [v[:1] for v in a] if isinstance(a, (list, tuple)) else a[:1]
-
-        batch = (_padded_bcoo(self.X[:1], self.jax_sparse), take(self.y))
-        return batch if self.sample_weight is None else (*batch, take(self.sample_weight))
+        return self._batch(slice(0, 1))
 
 
 # ---- Keras's serialization without TensorFlow --------------------------------

@@ -10,16 +10,17 @@ import weakref
 
 import joblib
 import keras
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
 from . import _backend, _cache, _data, _encoded, _params, _persist, _thresholds
 from ._cachekey import key_for
-from ._fitting import Fitting, spec_outputs
+from ._fitting import Fitting, row_chunks, spec_outputs
 from ._routing import check_fit_kwargs, check_keras_args
 from ._state import FittedState, set_learned
-from ._targets import infer_targets, same_spec, with_classes
+from ._targets import FORM_SPARSE, infer_targets, same_spec, with_classes
 from ._thresholds import OBJECTIVES, check_rank_rule, check_threshold_param, resolve_thresholds
 from ._training import continued_history, resolve_seed, restore, restore_optimizer, seeded, snapshot
 
@@ -424,13 +425,10 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
     def _outputs(self, X) -> list:
         check_is_fitted(self)
         X = self._encode_features(_data.check_X(self, X, reset=False), fit=False)
-        return spec_outputs(
-            self._network_,
-            self._spec_,
-            X,
-            _params.routed(self, "predict__").get("batch_size", self.batch_size),
-            small_batch=True,
-        )
+        return self._forward(X, _params.routed(self, "predict__").get("batch_size", self.batch_size))
+
+    def _forward(self, X, batch_size) -> list:
+        return spec_outputs(self._network_, self._spec_, X, batch_size, small_batch=True)
 
     def predict_proba(self, X):
         """Probabilities of the classes or labels.
@@ -469,9 +467,22 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             at fit), label collections, or one column per output.
         """
         with _lock(self):
-            outputs = self._outputs(X)
-            rank = check_rank_rule(self, self._spec_)
-            return self._spec_.predict(outputs, _thresholds.of_estimator(self), rank)
+            check_is_fitted(self)
+            spec = self._spec_
+            if spec.form != FORM_SPARSE:
+                outputs = self._outputs(X)
+                rank = check_rank_rule(self, spec)
+                return spec.predict(outputs, _thresholds.of_estimator(self), rank)
+            # answered sparse, a few million entries at a time: no (n, L) array
+            X = self._encode_features(_data.check_X(self, X, reset=False), fit=False)
+            rank = check_rank_rule(self, spec)
+            thresholds = _thresholds.of_estimator(self)
+            batch_size = _params.routed(self, "predict__").get("batch_size", self.batch_size)
+            parts = [
+                spec.predict(self._forward(_data.take(X, rows), batch_size), thresholds, rank)
+                for rows in row_chunks(_data.n_rows(X), spec.n_thresholds, batch_size)
+            ]
+            return parts[0] if len(parts) == 1 else sp.vstack(parts, format="csr")
 
     def score(self, X, y, sample_weight=None):
         """Accuracy; for multi-label and multi-output, subset accuracy.

@@ -44,6 +44,16 @@ AUTO_MIN_HOLDOUT = 100
 # pick an epoch on; above it, stopping early is what keeps a 20,000-row fit
 # from running every epoch.
 EARLY_STOPPING_AUTO_ROWS = 1_000
+# Iterative stratification (iterstrat) of a multi-label split works on the
+# dense (n, L) label matrix and takes about 0.25 s per million entries (2.5 s
+# for 20,000 rows x 500 labels, 22 s at 2,000 labels): beyond this many
+# entries the held-out rows are drawn at random instead, for a dense y and a
+# sparse one alike.
+STRATIFY_MAX_ENTRIES = 10_000_000
+# Held-out and predicted probabilities of many labels are computed this many
+# entries (rows x labels) at a time, so that a sparse y of tens of thousands
+# of labels is never matched by a dense (n, L) array.
+CHUNK_ENTRIES = 1 << 22
 
 
 def stopping_monitor(spec) -> tuple[str, str]:
@@ -360,7 +370,7 @@ class Fitting:
         known entries only. ``entry_weight`` (n, k), per-entry sample weights
         (one per label, or per output), multiplies the rest."""
         cw = self.est.class_weight
-        n = len(targets[0])
+        n = targets[0].shape[0]
         heads = spec.heads
         pos_weight = None
         known = [known_entries(t) for t in targets]
@@ -461,8 +471,17 @@ class Fitting:
         )
         holdout = None
         if spec.n_thresholds > 0:
-            proba = thresholded(spec, spec_outputs(network, spec, X_val, self.est.batch_size))
-            y_held, w_held = held_out(spec, y_val, w_val)
+            # float32 as the network computes them (tuning reads them in float64,
+            # exactly): half the memory of float64, with the same thresholds
+            proba = None
+            for rows in row_chunks(len(val_idx), spec.n_thresholds, self.est.batch_size):
+                part = thresholded(
+                    spec, spec_outputs(network, spec, _data.take(X_val, rows), self.est.batch_size), None
+                )
+                if proba is None:
+                    proba = np.empty((len(val_idx), part.shape[1]), dtype=part.dtype)
+                proba[rows] = part
+            y_held, w_held = held_out(spec, y_val, w_val, np.float32)
             holdout = (y_held, proba, w_held)
         return history, holdout
 
@@ -507,6 +526,11 @@ class Fitting:
             batches = _backend.sparse_batches(
                 x, y, sample_weight, extra["batch_size"] or 32, extra.get("shuffle", True)
             )
+        if batches is None and _backend.name() != _backend.TORCH and sp.issparse(y):
+            y = y.toarray()  # Keras splits it itself (validation_split); only torch's Keras reads it sparse
+        # built from the first row of the data as given (or of the padded
+        # batches), before x becomes a dataset Keras would draw a batch from
+        build_compiled(network.train_model, batches if hasattr(batches, "first_row") else x, y, sample_weight)
         if batches is not None:
             x, y, sample_weight = batches, None, None
             # the batches shuffle their rows themselves; Keras would reorder whole batches
@@ -515,7 +539,6 @@ class Fitting:
                 size = extra.pop("validation_batch_size", None) or self.est.batch_size
                 X_val, y_val, w_val = (*fit_validation, None)[:3]
                 fit_validation = _backend.sparse_batches(X_val, y_val, w_val, size, False)
-        build_compiled(network.train_model, x, y, sample_weight)
         network.train_model.fit(
             x=x,
             y=y,
@@ -539,13 +562,19 @@ class Fitting:
     def validation_f1(self, network, spec, X_val, y_val, w_val) -> ValidationScore:
         """A callback logging ``val_f1_micro``: micro-F1 at 0.5 on the held-out
         rows' known entries."""
+        n, batch_size = _data.n_rows(X_val), self.est.batch_size
+        chunks = row_chunks(n, spec.n_thresholds, batch_size)
+        if len(chunks) > 1 or any(map(sp.issparse, y_val)):
+            return ValidationScore(
+                "val_f1_micro", lambda: self._chunked_f1(network, spec, X_val, y_val, w_val)
+            )
         y, weight = held_out(spec, y_val, w_val)
         truth = y >= 0.5
         known = ~np.isnan(y)
         entry = known * (1.0 if weight is None else weight[:, None])
 
         def score():
-            proba = thresholded(spec, spec_outputs(network, spec, X_val, self.est.batch_size))
+            proba = thresholded(spec, spec_outputs(network, spec, X_val, batch_size))
             if known.all():
                 return f1_score(truth, proba >= 0.5, average="micro", sample_weight=weight, zero_division=0)
             pred = proba >= 0.5
@@ -554,6 +583,23 @@ class Fitting:
             return 0.0 if tp == 0 else float(2 * tp / (2 * tp + fp + fn))
 
         return ValidationScore("val_f1_micro", score)
+
+    def _chunked_f1(self, network, spec, X_val, y_val, w_val) -> float:
+        """The same micro-F1, ``CHUNK_ENTRIES`` entries at a time (many labels,
+        or a sparse y: no (n, L) array of the held-out rows)."""
+        tp = fp = fn = 0.0
+        batch_size = self.est.batch_size
+        for rows in row_chunks(_data.n_rows(X_val), spec.n_thresholds, batch_size):
+            y, weight = held_out(
+                spec, [t[rows] for t in y_val], None if w_val is None else [w[rows] for w in w_val]
+            )
+            truth, known = y >= 0.5, ~np.isnan(y)
+            entry = known * (1.0 if weight is None else weight[:, None])
+            pred = thresholded(spec, spec_outputs(network, spec, _data.take(X_val, rows), batch_size)) >= 0.5
+            tp += float(np.sum(entry * (pred & truth)))
+            fp += float(np.sum(entry * (pred & ~truth)))
+            fn += float(np.sum(entry * (~pred & truth)))
+        return 0.0 if tp == 0 else float(2 * tp / (2 * tp + fp + fn))
 
     def out_of_fold_holdout(self, X, spec, targets, weights, pos_weight, epochs, seed):
         """Held-out probabilities for every row from 3 extra networks, for small data sets.
@@ -595,12 +641,15 @@ class Fitting:
 
 def stratification(spec, targets):
     """What splits stratify on: class indices (one head, single-label), a 0/1
-    label matrix (multi-label: iterative stratification), or None."""
+    label matrix (multi-label: iterative stratification, up to
+    ``STRATIFY_MAX_ENTRIES`` entries), or None."""
     if len(targets) != 1:
         return None
     t = targets[0]
     if spec.task == MULTILABEL:
-        return (t >= 0.5).astype(np.int8)
+        if t.shape[0] * t.shape[1] > STRATIFY_MAX_ENTRIES:
+            return None
+        return ((t.toarray() if sp.issparse(t) else t) >= 0.5).astype(np.int8)
     labels = class_index(t)
     return labels
 
@@ -654,11 +703,20 @@ def spec_outputs(network, spec, X, batch_size, small_batch=False) -> list:
     ]
 
 
-def held_out(spec, targets: list, weights: list | None):
+def row_chunks(n: int, columns: int, batch_size) -> list:
+    """Slices of ``n`` rows, each a whole number of batches of ``batch_size``
+    rows and at most ``CHUNK_ENTRIES`` entries of ``columns`` columns (one
+    batch at least): the same batches as one pass over every row."""
+    batch = max(int(batch_size or 32), 1)
+    rows = max(CHUNK_ENTRIES // max(columns, 1) // batch, 1) * batch
+    return [slice(start, min(start + rows, n)) for start in range(0, n, rows)] or [slice(0, 0)]
+
+
+def held_out(spec, targets: list, weights: list | None, dtype=np.float64):
     """``(y, row weights)`` of held-out rows as tuning and early stopping read
     them: the thresholded columns with NaN where an entry is unknown or
     weighs 0, each row at the largest weight of its entries."""
-    y = thresholded(spec, targets)
+    y = thresholded(spec, targets, dtype)
     if weights is None:
         return y, None
     if any(np.ndim(w) == 2 for w in weights):
@@ -674,11 +732,12 @@ def held_out(spec, targets: list, weights: list | None):
     return y, row_weights(weights[0])
 
 
-def thresholded(spec, arrays: list) -> np.ndarray:
-    """The columns that thresholds apply to: (n, n_thresholds)."""
+def thresholded(spec, arrays: list, dtype=np.float64) -> np.ndarray:
+    """The columns that thresholds apply to: (n, n_thresholds), in ``dtype``
+    (None: the arrays' own). A sparse array comes out dense."""
     cols = [
-        np.asarray(a, dtype=np.float64).reshape(len(a), -1)
+        np.asarray(a.toarray() if sp.issparse(a) else a, dtype=dtype).reshape(a.shape[0], -1)
         for h, a in zip(spec.heads, arrays)
         if h.thresholded
     ]
-    return np.column_stack(cols)
+    return cols[0] if len(cols) == 1 else np.column_stack(cols)

@@ -170,12 +170,40 @@ class Indicator(Form):
 
 
 class SparseIndicator(Indicator):
-    """The same as a SciPy sparse matrix; answered sparse."""
+    """The same as a SciPy sparse matrix; trained sparse, answered sparse.
+
+    A sparse y is never densified whole: it is encoded as a float32 CSR
+    matrix, and training, early stopping and ``predict`` read it a batch of
+    rows at a time, so that tens of thousands of labels fit in memory."""
 
     name = FORM_SPARSE
 
+    def encode(self, spec, y):
+        if not sp.issparse(y):  # a dense y given to score or partial_fit
+            return super().encode(spec, y)
+        if len(y.shape) != 2:
+            raise ValueError(f"y must be 2-D like at fit; got shape {y.shape}.")
+        _check_n_columns(y, len(spec.classes[0]))
+        y = sp.csr_matrix(y, dtype=np.float32, copy=True)
+        y.sum_duplicates()  # canonical: sorted indices, one entry per position
+        if not _in_unit_interval(y.data):
+            raise ValueError(
+                "Multi-label y must hold 0/1 or soft values in [0, 1], like at fit; got "
+                f"{_values_seen(y.data)}."
+            )
+        return [y]
+
     def decide(self, spec, decisions, dtype):
         return sp.csr_matrix(decisions[0].astype(dtype))
+
+    def hits(self, spec, y, y_pred):
+        if not sp.issparse(y):
+            return super().hits(spec, y, y_pred)
+        y_pred = y_pred if sp.issparse(y_pred) else sp.csr_matrix(y_pred)
+        if y.shape != y_pred.shape:
+            raise ValueError(f"y has shape {y.shape} but predictions have shape {y_pred.shape}.")
+        wrong = sp.csr_matrix(y, dtype=np.float64) != sp.csr_matrix(y_pred, dtype=np.float64)
+        return (np.diff(sp.csr_matrix(wrong).indptr) == 0).astype(float)
 
 
 class Soft(Indicator):
@@ -490,6 +518,8 @@ class TargetSpec:
 def known_entries(target: np.ndarray) -> np.ndarray | None:
     """Where a head's encoded target is known (same shape: not NaN in a float
     target, not -1 in class indices), or None if all are."""
+    if sp.issparse(target):  # a sparse y stores no unknown entry (refused at fit)
+        return None
     target = np.asarray(target)
     known = ~np.isnan(target) if target.dtype.kind == "f" else target >= 0
     return None if known.all() else known

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 import keras
 import numpy as np
+import scipy.sparse as sp
 from sklearn.utils.class_weight import compute_sample_weight
 
 from . import _backend
@@ -221,9 +222,14 @@ def single_head_weights(class_weight, idx: np.ndarray, classes: np.ndarray) -> n
 
 def multilabel_pos_weight(class_weight, target: np.ndarray, classes: np.ndarray) -> np.ndarray:
     # known entries only: an unknown entry is neither a positive nor a negative
-    positives = np.nansum(target, axis=0)
+    if sp.issparse(target):  # every entry known
+        positives = np.asarray(target.sum(axis=0), dtype=np.float64).ravel()
+        known = np.full(target.shape[1], target.shape[0], dtype=np.float64)
+    else:
+        positives = np.nansum(target, axis=0)
+        known = np.sum(~np.isnan(target), axis=0)
     if isinstance(class_weight, str):
-        negatives = np.sum(~np.isnan(target), axis=0) - positives
+        negatives = known - positives
         # A label seen k times out of n weighs its positives (n - k) / k, so
         # that positives and negatives of every label carry equal total weight.
         # A label without negatives (or without positives) has nothing to balance: 1.
@@ -286,8 +292,6 @@ def build_compiled(model, x, y, sample_weight) -> None:
     loaded or rolled-back network going on) would see the rows in other
     orders for the same seed. (For a ``keras.utils.PyDataset`` the extra pass
     ends with ``on_epoch_end``, which draws the next shuffle: the same.)"""
-    import scipy.sparse as sp
-
     first_row = getattr(x, "first_row", None)  # _backend's padded sparse batches (JAX)
     if first_row is not None:
         try:
@@ -301,7 +305,11 @@ def build_compiled(model, x, y, sample_weight) -> None:
         return  # several inputs: Keras builds at fit
 
     def first(a):
-        return None if a is None else [t[:1] for t in a] if isinstance(a, (list, tuple)) else a[:1]
+        if a is None:
+            return None
+        if isinstance(a, (list, tuple)):
+            return [first(t) for t in a]
+        return a[:1].toarray() if sp.issparse(a) else a[:1]
 
     try:
         model._symbolic_build(data_batch=(first(x), first(y), first(sample_weight)))
