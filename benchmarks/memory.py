@@ -8,8 +8,12 @@
 2. A 200,000 x 50,000 CSR input at 0.1% density with 50 labels (40 GB if
    densified): one epoch and a full predict_proba, peak resident memory
    (target: under 3 GB). Run in a child process so the peak is its own.
+3. Many labels: a sparse y of 20,000 x 20,000 (5 labels a row; 1.5 GB
+   densified in float32), X 20,000 x 5,000 CSR at 1%: peak resident memory
+   growth through one epoch of hidden_layer_sizes=(64,) and a predict,
+   against y's dense size, at threshold 0.5 and with threshold="auto".
 
-Run: python benchmarks/memory.py [--quick] [--part repeated|sparse|all]
+Run: python benchmarks/memory.py [--quick] [--part repeated|sparse|labels|all]
      (per backend: KERAS_BACKEND=jax python benchmarks/memory.py, and torch)
 """
 
@@ -125,10 +129,80 @@ def sparse_scale(n, d):
     return float(peak)
 
 
+LABELS_CHILD = r"""
+import os, sys, time, resource
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import numpy as np, scipy.sparse as sp
+from skmultihead import MultiLabelKerasClassifier
+n, d, labels, threshold = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+threshold = threshold if threshold == "auto" else float(threshold)
+rng = np.random.default_rng(0)
+X = sp.random(n, d, density=0.01, format="csr", dtype=np.float32, random_state=rng)
+cols = rng.integers(0, labels, size=(n, 5))  # 5 labels a row
+Y = sp.csr_matrix((np.ones(n * 5, dtype=np.int8), cols.ravel(), np.arange(0, n * 5 + 1, 5)), shape=(n, labels))
+Y.sum_duplicates(); Y.data[:] = 1
+# the runtime's own memory (TensorFlow's threads, kernels, a traced step) first, on small data
+MultiLabelKerasClassifier(hidden_layer_sizes=(64,), epochs=1, random_state=0, fit_cache=False).fit(
+    X[:64], sp.csr_matrix(Y[:64, :8].toarray() | np.eye(64, 8, dtype=np.int8)))
+def rss():
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS")) / 2**10
+base = rss()
+t = time.perf_counter()
+clf = MultiLabelKerasClassifier(hidden_layer_sizes=(64,), epochs=1, threshold=threshold, random_state=0, fit_cache=False).fit(X, Y)
+fit_s = time.perf_counter() - t
+fit_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
+t = time.perf_counter()
+P = clf.predict(X)
+pred_s = time.perf_counter() - t
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
+params = sum(int(np.prod(v.shape)) for v in clf._network_.train_model.weights)
+x_mb = (X.data.nbytes + X.indices.nbytes + X.indptr.nbytes) / 2**20
+print(x_mb, params * 4 / 2**20, base, fit_peak, peak, fit_s, pred_s, type(P).__name__, P.nnz)
+"""
+
+
+def many_labels(n, d, labels, threshold):
+    """Peak resident memory growth of a fit on a sparse y of many labels, against y's dense size."""
+    out = subprocess.run(
+        [sys.executable, "-c", LABELS_CHILD, str(n), str(d), str(labels), threshold],
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode:
+        print(out.stderr[-3000:])
+        raise SystemExit(1)
+    x_mb, net_mb, base, fit_peak, peak, fit_s, pred_s, kind, nnz = out.stdout.split()[-9:]
+    x_mb, net_mb, base, fit_peak, peak = map(float, (x_mb, net_mb, base, fit_peak, peak))
+    dense_mb = n * labels * 4 / 2**20
+    batch_mb = 32 * labels * 4 / 2**20
+    growth = max(fit_peak, peak) - base
+    print(
+        f"\n## y {n:,} x {labels:,} CSR (5 labels a row), X {n:,} x {d:,} CSR at 1%, threshold={threshold}\n"
+    )
+    print("| what | value |")
+    print("|---|---|")
+    print(f"| y densified (float32) | {dense_mb:,.0f} MB |")
+    print(f"| X as CSR | {x_mb:.0f} MB |")
+    print(
+        f"| network weights, (64,) hidden (x3 with Adam's moments) | {net_mb:.1f} MB ({3 * net_mb:.0f} MB) |"
+    )
+    print(f"| one batch of y, 32 rows dense | {batch_mb:.1f} MB |")
+    print(f"| resident memory before fit (after a small warm-up fit) | {base:.0f} MB |")
+    print(f"| peak growth through fit (1 epoch) | {fit_peak - base:.0f} MB |")
+    print(
+        f"| peak growth through fit and predict ({kind}, {int(nnz):,} labels predicted) | {growth:.0f} MB |"
+    )
+    print(f"| fit, 1 epoch | {float(fit_s):.1f} s |")
+    print(f"| predict, {n:,} rows | {float(pred_s):.1f} s |")
+    print(f"\npeak growth / dense size of y: {growth / dense_mb:.3f}")
+    return growth / dense_mb
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--part", choices=["repeated", "sparse", "all"], default="all")
+    parser.add_argument("--part", choices=["repeated", "sparse", "labels", "all"], default="all")
     args = parser.parse_args()
     print(f"machine: {machine()}")
     if args.part in ("repeated", "all"):
@@ -137,6 +211,10 @@ def main():
     if args.part in ("sparse", "all"):
         peak = sparse_scale(*((20_000, 5_000) if args.quick else (200_000, 50_000)))
         print(f"\nsparse-scale peak: {peak / 1024:.2f} GB (target < 3 GB)")
+    if args.part in ("labels", "all"):
+        size = (5_000, 5_000, 5_000) if args.quick else (20_000, 5_000, 20_000)
+        for threshold in ("0.5", "auto"):
+            many_labels(*size, threshold)
 
 
 if __name__ == "__main__":

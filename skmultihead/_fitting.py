@@ -53,7 +53,7 @@ STRATIFY_MAX_ENTRIES = 10_000_000
 # Held-out and predicted probabilities of many labels are computed this many
 # entries (rows x labels) at a time, so that a sparse y of tens of thousands
 # of labels is never matched by a dense (n, L) array.
-CHUNK_ENTRIES = 1 << 22
+CHUNK_ENTRIES = 1 << 20
 
 
 def stopping_monitor(spec) -> tuple[str, str]:
@@ -481,7 +481,7 @@ class Fitting:
                 if proba is None:
                     proba = np.empty((len(val_idx), part.shape[1]), dtype=part.dtype)
                 proba[rows] = part
-            y_held, w_held = held_out(spec, y_val, w_val, np.float32)
+            y_held, w_held = held_out(spec, y_val, w_val, np.float32, keep_sparse=True)
             holdout = (y_held, proba, w_held)
         return history, holdout
 
@@ -564,7 +564,7 @@ class Fitting:
         rows' known entries."""
         n, batch_size = _data.n_rows(X_val), self.est.batch_size
         chunks = row_chunks(n, spec.n_thresholds, batch_size)
-        if len(chunks) > 1 or any(map(sp.issparse, y_val)):
+        if len(chunks) > 1:  # dense or sparse y alike, so that both stop at the same epoch
             return ValidationScore(
                 "val_f1_micro", lambda: self._chunked_f1(network, spec, X_val, y_val, w_val)
             )
@@ -591,14 +591,20 @@ class Fitting:
         batch_size = self.est.batch_size
         for rows in row_chunks(_data.n_rows(X_val), spec.n_thresholds, batch_size):
             y, weight = held_out(
-                spec, [t[rows] for t in y_val], None if w_val is None else [w[rows] for w in w_val]
+                spec,
+                [t[rows] for t in y_val],
+                None if w_val is None else [w[rows] for w in w_val],
+                np.float32,
             )
             truth, known = y >= 0.5, ~np.isnan(y)
-            entry = known * (1.0 if weight is None else weight[:, None])
-            pred = thresholded(spec, spec_outputs(network, spec, _data.take(X_val, rows), batch_size)) >= 0.5
-            tp += float(np.sum(entry * (pred & truth)))
-            fp += float(np.sum(entry * (pred & ~truth)))
-            fn += float(np.sum(entry * (~pred & truth)))
+            proba = thresholded(spec, spec_outputs(network, spec, _data.take(X_val, rows), batch_size), None)
+            pred = proba >= 0.5
+            del y, proba
+            # per row, its known entries' counts, each row at its weight
+            w = np.ones(len(truth)) if weight is None else np.asarray(weight, dtype=np.float64)
+            tp += float(w @ np.count_nonzero(pred & truth & known, axis=1))
+            fp += float(w @ np.count_nonzero(pred & ~truth & known, axis=1))
+            fn += float(w @ np.count_nonzero(~pred & truth & known, axis=1))
         return 0.0 if tp == 0 else float(2 * tp / (2 * tp + fp + fn))
 
     def out_of_fold_holdout(self, X, spec, targets, weights, pos_weight, epochs, seed):
@@ -712,10 +718,18 @@ def row_chunks(n: int, columns: int, batch_size) -> list:
     return [slice(start, min(start + rows, n)) for start in range(0, n, rows)] or [slice(0, 0)]
 
 
-def held_out(spec, targets: list, weights: list | None, dtype=np.float64):
+def held_out(spec, targets: list, weights: list | None, dtype=np.float64, keep_sparse=False):
     """``(y, row weights)`` of held-out rows as tuning and early stopping read
     them: the thresholded columns with NaN where an entry is unknown or
-    weighs 0, each row at the largest weight of its entries."""
+    weighs 0, each row at the largest weight of its entries. ``keep_sparse``:
+    a sparse y whose every entry counts stays a sparse matrix (of ``dtype``)."""
+    if (
+        keep_sparse
+        and len(targets) == 1
+        and sp.issparse(targets[0])
+        and (weights is None or np.ndim(weights[0]) == 1)
+    ):
+        return sp.csr_matrix(targets[0], dtype=dtype), row_weights(None if weights is None else weights[0])
     y = thresholded(spec, targets, dtype)
     if weights is None:
         return y, None

@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from ._fitting import stopping_monitor
-from ._thresholds import PER_LABEL, _f1, _values
+from ._thresholds import PER_LABEL, _f1, _values, dense_labels
 
 
 def _pyplot():
@@ -161,7 +161,7 @@ class ThresholdDisplay:
             labels = [index[v] for v in labels]
         y_true, proba, _ = holdout
         display = cls.from_predictions(
-            y_true,
+            dense_labels(y_true),
             proba,
             estimator.thresholds_,
             objective=estimator.threshold_objective,

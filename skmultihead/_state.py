@@ -25,11 +25,13 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from . import _savefile
 from ._backend import without_tensorflow
 from ._network import Network, wrap_logits
 from ._targets import FORM_CLASSES, FORM_COLUMNS, FORMS, MULTILABEL, NAMED_FORMS, TASKS, Head, TargetSpec
+from ._thresholds import dense_labels
 from ._training import restore, snapshot
 
 _HEAD_KINDS = ("binary", "multiclass", "multilabel")
@@ -97,7 +99,10 @@ class FittedState:
         variables = list(model.variables) + (list(opt.variables) if opt is not None and opt.built else [])
         total = sum(int(np.prod(v.shape)) * 4 for v in variables)
         for a in self.holdout or ():
-            total += 0 if a is None else np.asarray(a).nbytes
+            if sp.issparse(a):
+                total += a.data.nbytes + a.indices.nbytes + a.indptr.nbytes
+            elif a is not None:
+                total += np.asarray(a).nbytes
         return total
 
     # ---- as data ----------------------------------------------------------
@@ -122,7 +127,7 @@ class FittedState:
                 # null where an entry of y is unknown
                 "y": [
                     [None if v != v else v for v in row]
-                    for row in np.asarray(holdout[0], dtype=float).tolist()
+                    for row in np.asarray(dense_labels(holdout[0]), dtype=float).tolist()
                 ],
                 "proba": np.asarray(holdout[1], dtype=float).tolist(),
                 "weights": None if holdout[2] is None else np.asarray(holdout[2], dtype=float).tolist(),

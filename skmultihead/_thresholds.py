@@ -5,6 +5,12 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+import scipy.sparse as sp
+
+
+def dense_labels(y_true):
+    """Held-out labels as an array (those of a sparse y are kept sparse)."""
+    return y_true.toarray() if sp.issparse(y_true) else y_true
 
 
 def check_threshold_param(threshold) -> None:
@@ -349,7 +355,7 @@ def tuned_on_holdout(est) -> np.ndarray:
     if not isinstance(objective, str) and not callable(objective):
         raise TypeError(f"threshold_objective must be a name or a callable; got {type(objective).__name__}.")
     y_true, proba, weights = holdout
-    tuned = tune_thresholds(y_true, proba, objective, weights)
+    tuned = tune_thresholds(dense_labels(y_true), proba, objective, weights)
     if isinstance(objective, str):
         est._tuned_[objective] = tuned
     return tuned
