@@ -469,7 +469,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         with _lock(self):
             check_is_fitted(self)
             spec = self._spec_
-            if spec.form != FORM_SPARSE:
+            if getattr(spec, "form", None) != FORM_SPARSE:  # a target_encoder's spec has none
                 outputs = self._outputs(X)
                 rank = check_rank_rule(self, spec)
                 return spec.predict(outputs, _thresholds.of_estimator(self), rank)

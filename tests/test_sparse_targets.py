@@ -133,10 +133,11 @@ def test_sparse_y_is_encoded_without_a_dense_copy_and_checked():
     clf = MultiLabelKerasClassifier(**SMALL).fit(X, sp.csr_matrix(Y))
     encoded = clf._spec_.encode(sp.csr_matrix(Y))[0]
     assert sp.issparse(encoded) and encoded.dtype == np.float32
-    bad = sp.csr_matrix(Y * 2)
     with pytest.raises(ValueError, match=r"0/1 or soft values in \[0, 1\]"):
-        clf.score(X, bad)
-    with pytest.raises(ValueError, match="columns"):
+        clf._spec_.encode(sp.csr_matrix(Y * 2))
+    with pytest.raises(ValueError, match="y has 4 columns but the estimator was fitted with 5"):
+        clf._spec_.encode(sp.csr_matrix(Y[:, :4]))
+    with pytest.raises(ValueError, match="shape"):
         clf.score(X, sp.csr_matrix(Y[:, :4]))
     # scored sparse or dense alike, and the user's y is left as it was
     given = sp.csr_matrix(Y)
@@ -157,3 +158,26 @@ def test_sparse_y_continues_and_is_served_by_the_fit_cache(monkeypatch):
     again = MultiLabelKerasClassifier(**{**SMALL, "fit_cache": "data"}).fit(X, Ys)
     assert len(trainings) == 1  # the second fit was served
     np.testing.assert_array_equal(first.predict_proba(X), again.predict_proba(X))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_lean_micro_tuning_gives_the_thresholds_of_the_weighted_path(seed):
+    """Unweighted "f1_micro" tuning (every entry known) runs on 0/1 labels
+    and float32 scores; weights of 1 take the general float64 path, which
+    must choose exactly the same thresholds (ties, empty and full labels,
+    sparse y included)."""
+    from skmultihead._thresholds import tune_thresholds
+
+    rng = np.random.RandomState(seed)
+    n, labels = rng.randint(5, 200), rng.randint(1, 30)
+    proba = rng.uniform(size=(n, labels)).astype(np.float32)
+    if seed % 2:
+        proba = np.round(proba * 8) / 8  # many ties
+    y = (rng.uniform(size=(n, labels)) < proba * rng.uniform(0.3, 1.0)).astype(np.float32)
+    y[:, 0] = 0  # a label without positives
+    if labels > 1:
+        y[:, 1] = 1  # and one without negatives
+    general = tune_thresholds(y, proba, "f1_micro", weights=np.ones(n))
+    np.testing.assert_array_equal(tune_thresholds(y, proba, "f1_micro"), general)
+    np.testing.assert_array_equal(tune_thresholds(sp.csr_matrix(y), proba, "f1_micro"), general)
+    np.testing.assert_array_equal(tune_thresholds(y, proba.astype(np.float64), "f1_micro"), general)
