@@ -34,7 +34,9 @@ def _same_answers(dense, sparse, X):
     predicted = sparse.predict(X)
     assert sp.issparse(predicted)
     expected = dense.predict(X)
-    np.testing.assert_array_equal(expected.toarray() if sp.issparse(expected) else expected, predicted.toarray())
+    np.testing.assert_array_equal(
+        expected.toarray() if sp.issparse(expected) else expected, predicted.toarray()
+    )
     np.testing.assert_array_equal(dense.thresholds_, sparse.thresholds_)
     assert dense.history_ == sparse.history_
 
