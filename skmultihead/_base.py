@@ -15,9 +15,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
-from . import _backend, _cache, _data, _encoded, _params, _persist, _thresholds
+from . import _backend, _cache, _data, _encoded, _npforward, _params, _persist, _thresholds
 from ._cachekey import key_for
-from ._fitting import Fitting, row_chunks, spec_outputs
+from ._fitting import Fitting, spec_output_parts, spec_outputs
 from ._routing import check_fit_kwargs, check_keras_args
 from ._state import FittedState, set_learned
 from ._targets import FORM_SPARSE, infer_targets, same_spec, with_classes
@@ -478,9 +478,11 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             rank = check_rank_rule(self, spec)
             thresholds = _thresholds.of_estimator(self)
             batch_size = _params.routed(self, "predict__").get("batch_size", self.batch_size)
+            if _data.n_rows(X) <= _npforward.SMALL_ROWS:  # as predict_proba computes them
+                return spec.predict(self._forward(X, batch_size), thresholds, rank)
             parts = [
-                spec.predict(self._forward(_data.take(X, rows), batch_size), thresholds, rank)
-                for rows in row_chunks(_data.n_rows(X), spec.n_thresholds, batch_size)
+                spec.predict(outputs, thresholds, rank)
+                for _, outputs in spec_output_parts(self._network_, spec, X, batch_size)
             ]
             return parts[0] if len(parts) == 1 else sp.vstack(parts, format="csr")
 

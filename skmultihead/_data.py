@@ -12,6 +12,11 @@ from ._targets import missing_mask
 # Up to this many rows, prediction calls the network once; larger inputs go
 # through the same compiled graph in batches of max(batch_size, 256) rows.
 DIRECT_ROWS = 1024
+# Larger inputs, or outputs of more than CHUNK_ENTRIES values (rows x output
+# units: many labels), are predicted max(batch_size, CALL_ROWS) rows a call, so
+# that no (n, L) array is needed where the answer is read a part at a time.
+CALL_ROWS = 256
+CHUNK_ENTRIES = 1 << 20
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -148,18 +153,40 @@ def forward(model, X, batch_size: int) -> list:
 
     Sparse X into a network with a dense input is densified one batch at a time.
     """
+    parts = [outputs for _, outputs in forward_parts(model, X, batch_size)]
+    return parts[0] if len(parts) == 1 else [np.concatenate(p, axis=0) for p in zip(*parts)]
+
+
+def forward_parts(model, X, batch_size: int):
+    """``(rows, outputs)`` for each call :func:`forward` makes, in order: the
+    same calls, so that what is read a part at a time (many labels) is
+    exactly what one pass gives."""
     expects_sparse = _expects_sparse(model)
     if not sp.issparse(X) and expects_sparse:
         X = sp.csr_matrix(X)
     densify = sp.issparse(X) and not expects_sparse
     fn = _backend.predictor(model)
-    n = n_rows(X)
-    step = max(batch_size, 256) if densify or n > DIRECT_ROWS else n
-    parts = []
-    for start in range(0, n, step):
-        part = take(X, slice(start, start + step))
-        parts.append(fn(part.toarray() if densify else part))
-    return parts[0] if len(parts) == 1 else [np.concatenate(p, axis=0) for p in zip(*parts)]
+    for rows in call_slices(n_rows(X), batch_size, _output_units(model), densify):
+        part = take(X, rows)
+        yield rows, fn(part.toarray() if densify else part)
+
+
+def call_slices(n: int, batch_size, units: int = 1, densify: bool = False) -> list:
+    """The rows of each call into the network when predicting: all ``n`` in
+    one call up to ``DIRECT_ROWS`` rows and ``CHUNK_ENTRIES`` outputs (rows x
+    units), else ``max(batch_size, CALL_ROWS)`` rows a call (always, for
+    sparse X densified a batch at a time)."""
+    if n <= DIRECT_ROWS and not densify and n * units <= CHUNK_ENTRIES:
+        return [slice(0, n)]
+    step = max(int(batch_size or 32), CALL_ROWS)
+    return [slice(start, min(start + step, n)) for start in range(0, n, step)]
+
+
+def _output_units(model) -> int:
+    try:
+        return sum(int(np.prod(t.shape[1:])) for t in model.outputs)
+    except (AttributeError, ValueError, TypeError):  # a model not built on keras.Input
+        return 1
 
 
 def _expects_sparse(model) -> bool:

@@ -50,10 +50,6 @@ EARLY_STOPPING_AUTO_ROWS = 1_000
 # entries the held-out rows are drawn at random instead, for a dense y and a
 # sparse one alike.
 STRATIFY_MAX_ENTRIES = 10_000_000
-# Held-out and predicted probabilities of many labels are computed this many
-# entries (rows x labels) at a time, so that a sparse y of tens of thousands
-# of labels is never matched by a dense (n, L) array.
-CHUNK_ENTRIES = 1 << 20
 
 
 def stopping_monitor(spec) -> tuple[str, str]:
@@ -474,10 +470,8 @@ class Fitting:
             # float32 as the network computes them (tuning reads them in float64,
             # exactly): half the memory of float64, with the same thresholds
             proba = None
-            for rows in row_chunks(len(val_idx), spec.n_thresholds, self.est.batch_size):
-                part = thresholded(
-                    spec, spec_outputs(network, spec, _data.take(X_val, rows), self.est.batch_size), None
-                )
+            for rows, outputs in spec_output_parts(network, spec, X_val, self.est.batch_size):
+                part = thresholded(spec, outputs, None)
                 if proba is None:
                     proba = np.empty((len(val_idx), part.shape[1]), dtype=part.dtype)
                 proba[rows] = part
@@ -563,8 +557,7 @@ class Fitting:
         """A callback logging ``val_f1_micro``: micro-F1 at 0.5 on the held-out
         rows' known entries."""
         n, batch_size = _data.n_rows(X_val), self.est.batch_size
-        chunks = row_chunks(n, spec.n_thresholds, batch_size)
-        if len(chunks) > 1:  # dense or sparse y alike, so that both stop at the same epoch
+        if n * spec.n_thresholds > _data.CHUNK_ENTRIES:  # dense or sparse y alike: the same epoch
             return ValidationScore(
                 "val_f1_micro", lambda: self._chunked_f1(network, spec, X_val, y_val, w_val)
             )
@@ -585,11 +578,10 @@ class Fitting:
         return ValidationScore("val_f1_micro", score)
 
     def _chunked_f1(self, network, spec, X_val, y_val, w_val) -> float:
-        """The same micro-F1, ``CHUNK_ENTRIES`` entries at a time (many labels,
-        or a sparse y: no (n, L) array of the held-out rows)."""
+        """The same micro-F1, one prediction call's rows at a time (many
+        labels: no (n, L) array of the held-out rows)."""
         tp = fp = fn = 0.0
-        batch_size = self.est.batch_size
-        for rows in row_chunks(_data.n_rows(X_val), spec.n_thresholds, batch_size):
+        for rows, outputs in spec_output_parts(network, spec, X_val, self.est.batch_size):
             y, weight = held_out(
                 spec,
                 [t[rows] for t in y_val],
@@ -597,7 +589,7 @@ class Fitting:
                 np.float32,
             )
             truth, known = y >= 0.5, ~np.isnan(y)
-            proba = thresholded(spec, spec_outputs(network, spec, _data.take(X_val, rows), batch_size), None)
+            proba = thresholded(spec, outputs, None)
             pred = proba >= 0.5
             del y, proba
             # per row, its known entries' counts, each row at its weight
@@ -700,6 +692,17 @@ def spec_outputs(network, spec, X, batch_size, small_batch=False) -> list:
     outputs = network.small_batch_outputs(X) if small_batch else None
     if outputs is None:
         outputs = _data.forward(network.proba_model, X, batch_size)
+    return _in_head_layout(network, spec, outputs)
+
+
+def spec_output_parts(network, spec, X, batch_size):
+    """``(rows, outputs)`` as ``spec_outputs`` gives them, one prediction call
+    at a time (``_data.forward_parts``: the same calls as one pass)."""
+    for rows, outputs in _data.forward_parts(network.proba_model, X, batch_size):
+        yield rows, _in_head_layout(network, spec, outputs)
+
+
+def _in_head_layout(network, spec, outputs) -> list:
     if spec.heads is None:  # targets encoded by the user: the encoder reads the outputs
         return outputs
     # A binary task may run through a 2-unit softmax of a user's model.
@@ -707,15 +710,6 @@ def spec_outputs(network, spec, X, batch_size, small_batch=False) -> list:
         out[:, 1:2] if want.kind == "binary" and have.kind == "multiclass" else out
         for want, have, out in zip(spec.heads, network.heads, outputs)
     ]
-
-
-def row_chunks(n: int, columns: int, batch_size) -> list:
-    """Slices of ``n`` rows, each a whole number of batches of ``batch_size``
-    rows and at most ``CHUNK_ENTRIES`` entries of ``columns`` columns (one
-    batch at least): the same batches as one pass over every row."""
-    batch = max(int(batch_size or 32), 1)
-    rows = max(CHUNK_ENTRIES // max(columns, 1) // batch, 1) * batch
-    return [slice(start, min(start + rows, n)) for start in range(0, n, rows)] or [slice(0, 0)]
 
 
 def held_out(spec, targets: list, weights: list | None, dtype=np.float64, keep_sparse=False):

@@ -10,6 +10,7 @@ import scipy.sparse as sp
 
 import skmultihead
 from skmultihead import MultiLabelKerasClassifier, _fitting
+from skmultihead import _data as data_module
 
 from ._helpers import count_trainings
 
@@ -67,26 +68,38 @@ def test_sparse_y_with_sample_weight_and_sparse_X():
     _same_answers(dense, sparse, Xs)
 
 
-def test_chunks_cannot_change_an_answer(monkeypatch):
-    """Early stopping's micro-F1, the held-out probabilities and predict read a
-    few rows at a time when labels are many; a few rows at a time here too."""
+def test_parts_cannot_change_an_answer(monkeypatch):
+    """Early stopping's micro-F1, the held-out probabilities and a sparse
+    predict read one prediction call at a time when labels are many: the
+    same calls as one pass, so the same answers. Calls of 32 rows here."""
     X, Y = _data(1200, labels=6)
-    whole = MultiLabelKerasClassifier(threshold="auto", **SMALL).fit(X, sp.csr_matrix(Y))
-    monkeypatch.setattr(_fitting, "CHUNK_ENTRIES", 6 * 40)  # 32 rows a chunk
-    assert len(_fitting.row_chunks(120, 6, 32)) == 4
-    chunked = MultiLabelKerasClassifier(threshold="auto", **SMALL).fit(X, sp.csr_matrix(Y))
-    _same_answers(whole, chunked, X)
-    dense = MultiLabelKerasClassifier(threshold="auto", **SMALL).fit(X, Y)  # chunked too
-    _same_answers(dense, chunked, X)
+    monkeypatch.setattr(data_module, "CHUNK_ENTRIES", 6 * 40)
+    monkeypatch.setattr(data_module, "CALL_ROWS", 32)
+    assert len(data_module.call_slices(120, 32, 6)) == 4
+    sparse = MultiLabelKerasClassifier(threshold="auto", **SMALL).fit(X, sp.csr_matrix(Y))
+    dense = MultiLabelKerasClassifier(threshold="auto", **SMALL).fit(X, Y)
+    _same_answers(dense, sparse, X)
+    # predict, a call at a time, thresholds what predict_proba gives in one pass
+    decided = sparse.predict_proba(X) >= sparse.thresholds_
+    np.testing.assert_array_equal(sparse.predict(X).toarray(), decided)
+    # early stopping's micro-F1, counted a call at a time, is the one of all rows at once
+    fitting = _fitting.Fitting(sparse)
+    net, spec, targets = sparse._network_, sparse._spec_, [Y.astype(np.float32)]
+    parts = fitting.validation_f1(net, spec, X, targets, None).score()
+    monkeypatch.setattr(data_module, "CHUNK_ENTRIES", 1 << 20)
+    whole = fitting.validation_f1(net, spec, X, targets, None).score()
+    assert parts == whole > 0
 
 
 def test_many_labels_never_make_a_dense_y(monkeypatch):
     """No NumPy array the size of y (dense) is made through fit and predict:
-    the traced peak stays well below one dense copy of y in float32. (Chunks
-    of 65,536 entries and no iterative stratification beyond them: both are
-    bounded whatever y is, and shrunk here so that y outweighs them on this
-    scale. What grows with y is the held-out rows' probabilities, 0.1 of it.)"""
-    monkeypatch.setattr(_fitting, "CHUNK_ENTRIES", 1 << 16)
+    the traced peak stays well below one dense copy of y in float32. (Parts
+    of 65,536 outputs, prediction calls of 32 rows, no iterative
+    stratification beyond 65,536 entries: each is bounded whatever the number
+    of rows, and shrunk here so that y outweighs them on this scale. What
+    grows with y is the held-out rows' probabilities, 0.1 of it.)"""
+    monkeypatch.setattr(data_module, "CHUNK_ENTRIES", 1 << 16)
+    monkeypatch.setattr(data_module, "CALL_ROWS", 32)  # a call's outputs: 32 x 10,000 floats
     monkeypatch.setattr(_fitting, "STRATIFY_MAX_ENTRIES", 1 << 16)
     n, labels = 2000, 10000
     rng = np.random.RandomState(0)
