@@ -117,21 +117,28 @@ def _sweep(y_true, scores, weights):
     """Every distinct threshold with its confusion counts, in one sort.
 
     Candidate k predicts positive the rows scoring >= ``thresholds[k]``; the
-    last candidate lies above every score (no positive at all).
+    last candidate lies above every score (no positive at all). Without
+    weights the counts are integers (exact, as float64 sums of ones), and the
+    scores may stay float32: they sort as their float64 values do, and the
+    thresholds come back in float64.
     """
     order = np.argsort(-scores, kind="stable")
     s = scores[order]
-    pos = (y_true[order] >= 0.5).astype(float)
-    w = np.ones_like(s) if weights is None else weights[order]
-    tp_cum = np.cumsum(w * pos)
-    fp_cum = np.cumsum(w * (1.0 - pos))
+    pos = y_true[order] >= 0.5
     last = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]  # end of each tie group
-    thresholds = np.r_[s[last], np.nextafter(s[0], np.inf)]
-    tp = np.r_[tp_cum[last], 0.0]
-    fp = np.r_[fp_cum[last], 0.0]
-    fn = tp_cum[-1] - tp
-    tn = fp_cum[-1] - fp
-    return thresholds, tp, fp, fn, tn
+    if weights is None:
+        tp_cum = np.cumsum(pos, dtype=np.int64)
+        del pos
+        tp = np.r_[tp_cum[last], 0].astype(np.float64)
+        fp = np.r_[(last + 1) - tp_cum[last], 0].astype(np.float64)
+        positives, negatives = float(tp_cum[-1]), float(len(s) - tp_cum[-1])
+    else:
+        w = weights[order]
+        tp_cum, fp_cum = np.cumsum(w * pos), np.cumsum(w * ~pos)
+        tp, fp = np.r_[tp_cum[last], 0.0], np.r_[fp_cum[last], 0.0]
+        positives, negatives = tp_cum[-1], fp_cum[-1]
+    thresholds = np.r_[s[last].astype(np.float64), np.nextafter(np.float64(s[0]), np.inf)]
+    return thresholds, tp, fp, positives - tp, negatives - fp
 
 
 def _values(fn, tp, fp, fn_, tn):
@@ -145,8 +152,8 @@ def _pick(cands, values, scores, prefer=0.5):
     held-out point."""
     best = np.flatnonzero(values >= values.max() - 1e-12)
     i = best[np.argmin(np.abs(cands[best] - prefer))]
-    below = scores[scores < cands[i]]
-    t = 0.5 * (cands[i] + below.max()) if below.size else cands[i]
+    below = np.max(scores, where=scores < cands[i], initial=-np.inf)
+    t = 0.5 * (cands[i] + np.float64(below)) if below > -np.inf else cands[i]
     return float(np.clip(t, 0.0, 1.0)), float(values[i])
 
 
@@ -162,8 +169,8 @@ def best_threshold(y_true, scores, objective="f1", weights=None) -> float:
 
 
 def _best(y_true, scores, objective, weights):
-    y_true = np.asarray(y_true, dtype=float).ravel()
-    scores = np.asarray(scores, dtype=float).ravel()
+    y_true = np.asarray(y_true).ravel()
+    scores = np.asarray(scores, dtype=float if callable(objective) else None).ravel()
     w = None if weights is None else np.asarray(weights, dtype=float).ravel()
     cands, tp, fp, fn, tn = _sweep(y_true, scores, w)
     if callable(objective):
@@ -201,7 +208,8 @@ def tune_thresholds(
         pos = _all_known_labels(y_true, len(proba))
         if pos is not None:
             proba = np.asarray(proba).reshape(len(proba), -1)
-            return _tune_micro_unweighted(pos, proba, _pooled_f1_unweighted(pos, proba))
+            pooled, _ = _best(pos.ravel(), proba.ravel(), "f1", None)
+            return _tune_micro(pos, proba, None, pooled, None, True)
     y_true = dense_labels(y_true)
     y_true = np.asarray(y_true, dtype=float).reshape(len(proba), -1)
     proba = np.asarray(proba, dtype=float).reshape(len(proba), -1)
@@ -219,7 +227,7 @@ def tune_thresholds(
         None if pooled_w is None else pooled_w[flat],
     )
     if objective == "f1_micro":
-        return _tune_micro(y_true, proba, entry_w, pooled, known, w is None)
+        return _tune_micro(y_true >= 0.5, proba, entry_w, pooled, known, w is None)
     out = np.empty(proba.shape[1])
     for j in range(proba.shape[1]):
         rows = known[:, j]
@@ -250,92 +258,42 @@ def _all_known_labels(y_true, n: int) -> np.ndarray | None:
     return y_true >= 0.5
 
 
-def _pooled_f1_unweighted(pos: np.ndarray, proba: np.ndarray) -> float:
-    """``_best`` on every entry pooled, objective F1, no weights: the same
-    candidates, counts and choice, from integer counts and the scores' own
-    dtype (float32 sorts as its float64 values do; every value that enters a
-    formula is converted to float64 first)."""
-    scores = proba.ravel()
-    order = np.argsort(-scores, kind="stable")
-    s = scores[order]
-    tp_cum = np.cumsum(pos.ravel()[order], dtype=np.int64)
-    del order
-    last = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]  # end of each tie group
-    positives, total = int(tp_cum[-1]), len(s)
-    tp = np.r_[tp_cum[last], 0].astype(np.float64)
-    del tp_cum
-    fp = np.r_[(last + 1).astype(np.float64) - tp[:-1], 0.0]
-    cands = np.r_[s[last].astype(np.float64), np.nextafter(np.float64(s[0]), np.inf)]
-    values = _values(_f1, tp, fp, positives - tp, (total - positives) - fp)
-    best = np.flatnonzero(values >= values.max() - 1e-12)
-    i = best[np.argmin(np.abs(cands[best] - 0.5))]
-    # the highest score below candidate i: the first one after its tie group
-    if i == len(last):
-        below = np.float64(s[0])
-    else:
-        below = np.float64(s[last[i] + 1]) if last[i] + 1 < total else None
-    t = 0.5 * (cands[i] + below) if below is not None else cands[i]
-    return float(np.clip(t, 0.0, 1.0))
+def _weight(positives: int, shrink: float = _SHRINK) -> float:
+    return positives / (positives + shrink)
 
 
-def _tune_micro_unweighted(pos: np.ndarray, proba: np.ndarray, shared: float) -> np.ndarray:
-    """``_tune_micro`` with every entry known and weighing 1: the same steps
-    on integer counts, one label's column in float64 at a time."""
+def _tune_micro(pos, proba, ww, shared: float, known, unweighted: bool) -> np.ndarray:
+    """``pos`` (n, L): the positive entries; ``ww`` (n, L): each entry's
+    weight, 0 where unknown (``known``). ``ww`` and ``known`` None: every
+    entry known and weighing 1, counted (no (n, L) array of weights; the
+    probabilities as given, one label's column in float64 at a time)."""
     n, n_labels = proba.shape
+
+    def weighed(mask, j=None):  # per label (or for label j): the weight of the entries in mask
+        if ww is None:
+            return np.count_nonzero(mask, axis=0).astype(np.float64)
+        return np.sum((ww if j is None else ww[:, j]) * mask, axis=0)
+
     thresholds = np.full(n_labels, shared)
     pred = proba >= shared
-    tp = np.count_nonzero(pred & pos, axis=0).astype(np.float64)
-    fp = np.count_nonzero(pred & ~pos, axis=0).astype(np.float64)
+    tp, fp, fn = weighed(pred & pos), weighed(pred & ~pos), weighed(~pred & pos)
     del pred
-    positives = np.count_nonzero(pos, axis=0)
-    fn = positives - tp
+    positives = np.count_nonzero(pos if known is None else pos & known, axis=0)
+    positives_w = weighed(pos)
     for j in np.argsort(-positives, kind="stable"):
-        if positives[j] == 0 or positives[j] == n:
+        rows = slice(None) if known is None else known[:, j]
+        if positives[j] == 0 or positives[j] == (n if known is None else rows.sum()):
             continue
-        col, pos_j = proba[:, j].astype(np.float64), pos[:, j]
-        cands, tp_j, fp_j, fn_j, _ = _sweep(pos_j, col, None)
+        w_j = None if ww is None or (unweighted and rows.all()) else ww[rows, j]
+        col = proba[rows, j].astype(np.float64, copy=False)
+        cands, tp_j, fp_j, fn_j, _ = _sweep(pos[rows, j], col, w_j)
         TP, FP, FN = tp.sum() - tp[j], fp.sum() - fp[j], fn.sum() - fn[j]
         values = _values(_f1, TP + tp_j, FP + fp_j, FN + fn_j, 0.0)
         current = float(_values(_f1, tp.sum(), fp.sum(), fn.sum(), 0.0))
         t, _ = _pick(cands, values, col, prefer=shared)
         t = shared + _weight(int(positives[j]), _SHRINK_MICRO) * (t - shared)
-        decided = col >= t
-        moved = [float(np.count_nonzero(decided & pos_j)), float(np.count_nonzero(decided & ~pos_j))]
-        if float(_values(_f1, TP + moved[0], FP + moved[1], FN + positives[j] - moved[0], 0.0)) < current:
-            continue  # shrunk part-way, the move would lower micro-F1: keep the shared threshold
-        tp[j], fp[j], fn[j] = moved[0], moved[1], positives[j] - moved[0]
-        thresholds[j] = t
-    return thresholds
-
-
-def _weight(positives: int, shrink: float = _SHRINK) -> float:
-    return positives / (positives + shrink)
-
-
-def _tune_micro(y_true, proba, ww, shared: float, known, unweighted: bool) -> np.ndarray:
-    """``ww`` (n, L): each entry's weight, 0 where unknown."""
-    n_labels = proba.shape[1]
-    thresholds = np.full(n_labels, shared)
-    pos = y_true >= 0.5
-    pred = proba >= shared
-    tp = np.sum(ww * (pred & pos), axis=0)
-    fp = np.sum(ww * (pred & ~pos), axis=0)
-    fn = np.sum(ww * (~pred & pos), axis=0)
-    positives = (pos & known).sum(axis=0)
-    positives_w = np.sum(ww * pos, axis=0)
-    for j in np.argsort(-positives, kind="stable"):
-        rows = known[:, j]
-        if positives[j] == 0 or positives[j] == rows.sum():
-            continue
-        w_j = None if unweighted and rows.all() else ww[rows, j]
-        cands, tp_j, fp_j, fn_j, _ = _sweep(y_true[rows, j], proba[rows, j], w_j)
-        TP, FP, FN = tp.sum() - tp[j], fp.sum() - fp[j], fn.sum() - fn[j]
-        values = _values(_f1, TP + tp_j, FP + fp_j, FN + fn_j, 0.0)
-        current = float(_values(_f1, tp.sum(), fp.sum(), fn.sum(), 0.0))
-        t, _ = _pick(cands, values, proba[rows, j], prefer=shared)
-        t = shared + _weight(int(positives[j]), _SHRINK_MICRO) * (t - shared)
         decided = proba[:, j] >= t
-        moved = [np.sum(ww[:, j] * (decided & pos[:, j])), np.sum(ww[:, j] * (decided & ~pos[:, j]))]
+        moved = [float(weighed(decided & pos[:, j], j)), float(weighed(decided & ~pos[:, j], j))]
         if float(_values(_f1, TP + moved[0], FP + moved[1], FN + positives_w[j] - moved[0], 0.0)) < current:
             continue  # shrunk part-way, the move would lower micro-F1: keep the shared threshold
         tp[j], fp[j], fn[j] = moved[0], moved[1], positives_w[j] - moved[0]
